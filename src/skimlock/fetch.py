@@ -1,0 +1,701 @@
+"""The fetch layer: the only module that does network I/O.
+
+It wraps one injected :class:`httpx.Client` and offers two operations, each synchronous or as a
+future (so the resolver can prefetch):
+
+* :meth:`Fetcher.page` — a project page from a Simple Repository API index;
+* :meth:`Fetcher.metadata` — the core metadata of one listed file, by the cheapest strategy that
+  works: PEP 658 ``.metadata`` (hash verified) → HTTP range requests into the wheel's zip →
+  a whole download (streamed to a spooled temp file, capped).
+
+Every request is recorded in :class:`~skimlock.stats.Stats`. httpx exceptions are converted to
+:mod:`skimlock.errors` here and nowhere else. Results are memoized per URL for the run, and each
+host's range capabilities are remembered for the run.
+
+Range protocol (no HEAD): one suffix request ``Range: bytes=-N`` with ``Accept-Encoding: identity``.
+N is learned per project (the tail that sufficed for another version) or a default. The response
+must be a 206 whose Content-Range matches the request, in identity encoding. Then
+:class:`~skimlock.zipread.MetadataLocator` says which single span is still missing (the rest of
+the central directory, then the METADATA member) until METADATA can be read.
+
+Fallbacks, remembered per host: a 200 answer to a range is a whole body (it is used, not thrown
+away, and the host is marked "no ranges"); 400/403/404/405/501 to a suffix range marks the host
+"no suffix ranges" and a ``bytes=0-0`` probe learns the size for absolute ranges; 416 teaches the
+size from ``Content-Range: bytes */N``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from packaging.metadata import Metadata
+
+from . import coremeta, zipread
+from .errors import (
+    FetchError,
+    HashMismatchError,
+    HTTPStatusError,
+    InsecureIndexError,
+    RangeNotSatisfiedError,
+    SkimlockError,
+    WheelError,
+    redact,
+)
+from .simple import ACCEPT, IndexFile, ProjectPage, parse_project_page, project_url
+from .stats import Category, MetadataSource, RequestRecord, Stats
+
+__all__ = ["FetchedMetadata", "Fetcher", "FetchOptions", "make_client"]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+KiB = 1024
+MiB = 1024 * KiB
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+#: Statuses with which servers refuse a suffix range they do not support.
+_SUFFIX_REFUSED = frozenset({400, 403, 404, 405, 416, 501})
+_LOOPBACK = ("localhost", "127.", "::1", "[::1]")
+#: Largest project page read (numpy's is 1.6 MB as HTML).
+_MAX_PAGE = 64 * MiB
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FetchOptions:
+    """Tunables of the fetch layer (defaults are what the CLI uses)."""
+
+    #: Requests in flight at once.
+    max_in_flight: int = 16
+    #: Attempts after the first for connection errors, timeouts, 429 and 5xx.
+    retries: int = 3
+    #: First backoff in seconds (doubles each attempt; Retry-After is honoured up to 10 s).
+    backoff: float = 0.25
+    #: The first suffix request when nothing was learned for the project.
+    initial_tail: int = 32 * KiB
+    #: Extra bytes asked before the central directory when it must be fetched, to catch METADATA.
+    learned_margin: float = 0.25
+    #: Largest whole file read (a 200 answer to a range, or a full download).
+    max_download: int = 2048 * MiB
+    #: Largest METADATA accepted (a zip bomb guard).
+    max_metadata: int = 16 * MiB
+    #: Hosts allowed over plain HTTP (loopback is always allowed).
+    trusted_hosts: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FetchedMetadata:
+    """The core metadata of one file and how it was obtained."""
+
+    file: IndexFile
+    data: bytes
+    metadata: Metadata
+    source: MetadataSource
+
+
+@dataclass(kw_only=True, slots=True)
+class _HostCaps:
+    """What a host has shown it can do during this run (None = not yet known)."""
+
+    suffix: bool | None = None
+    ranges: bool | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class _Spent:
+    """Bytes and requests spent on one file."""
+
+    bytes: int = 0
+    requests: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Partial:
+    start: int
+    data: bytes
+    total: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Refused:
+    status: int
+    #: Total size when the server told it (a 416 with ``bytes */N``).
+    total: int | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class _Memo:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    futures: dict[object, Future[object]] = field(default_factory=dict)
+
+
+def make_client(*, timeout: float = 30.0, http2: bool = True) -> httpx.Client:
+    """The client the CLI injects: HTTP/2 when offered, keep-alive, proxies from the environment,
+    ``~/.netrc`` credentials when that file exists (httpx drops them on cross-origin redirects)."""
+    from . import __version__
+
+    auth: httpx.Auth | None = None
+    netrc = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    if os.path.isfile(netrc):
+        try:
+            auth = httpx.NetRCAuth(netrc)
+        except Exception as exc:  # netrc.NetrcParseError, OSError
+            logger.warning("ignoring %s: %s", netrc, exc)
+    return httpx.Client(
+        http2=http2,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        headers={"User-Agent": f"skimlock/{__version__}"},
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        auth=auth,
+        trust_env=True,
+    )
+
+
+class Fetcher:
+    """All HTTP of a run. Construct cheaply (no I/O); close with :meth:`close` or ``with``."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        stats: Stats | None = None,
+        options: FetchOptions | None = None,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.stats = stats if stats is not None else Stats()
+        self.options = options or FetchOptions()
+        self._on_event = on_event
+        self._executor: ThreadPoolExecutor | None = None
+        self._memo = _Memo()
+        self._lock = threading.Lock()
+        self._hosts: dict[str, _HostCaps] = {}
+        self._learned_tail: dict[str, int] = {}
+        self._warned: set[str] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def page(self, index_url: str, name: str) -> ProjectPage | None:
+        """The project page of ``name`` on ``index_url``; None when the index does not have it."""
+        return self.submit_page(index_url, name).result()
+
+    def submit_page(self, index_url: str, name: str) -> Future[ProjectPage | None]:
+        url = project_url(index_url, name)
+        return self._submit(("page", url), lambda: self._fetch_page(url, name))
+
+    def metadata(self, file: IndexFile) -> FetchedMetadata:
+        """Core metadata of ``file`` (a wheel, or any file whose ``.metadata`` is served)."""
+        return self.submit_metadata(file).result()
+
+    def submit_metadata(self, file: IndexFile) -> Future[FetchedMetadata]:
+        return self._submit(("metadata", file.url), lambda: self._fetch_metadata(file))
+
+    # -- memo and executor --------------------------------------------------------------------
+
+    def _submit(self, key: object, work: Callable[[], _T]) -> Future[_T]:
+        with self._memo.lock:
+            existing = self._memo.futures.get(key)
+            if existing is not None:
+                return existing  # type: ignore[return-value]
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.options.max_in_flight, thread_name_prefix="skimlock-fetch"
+                )
+            future = self._executor.submit(work)
+            self._memo.futures[key] = future  # type: ignore[assignment]
+            return future
+
+    # -- pages --------------------------------------------------------------------------------
+
+    def _fetch_page(self, url: str, name: str) -> ProjectPage | None:
+        self._check_secure(url)
+        with self._request(
+            "GET", url, Category.INDEX_PAGE, headers={"Accept": ACCEPT}
+        ) as exchange:
+            response = exchange.response
+            if response.status_code in (404, 410):
+                return None
+            if response.status_code != 200:
+                raise HTTPStatusError(url, response.status_code)
+            content = b"".join(exchange.body(_MAX_PAGE))
+            final_url = str(response.url)
+            self._check_secure(final_url)
+            page = parse_project_page(
+                content,
+                content_type=response.headers.get("content-type", ""),
+                url=final_url,
+                name=name,
+            )
+        self._event("page")
+        return page
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def _fetch_metadata(self, file: IndexFile) -> FetchedMetadata:
+        self._check_secure(file.url)
+        spent = _Spent()
+        data: bytes | None = None
+        category = Category.METADATA_PEP658
+        size = file.size
+        if file.core_metadata is not None:
+            data = self._pep658(file, spent)
+        if data is None:
+            if not file.is_wheel:
+                raise WheelError(file.filename, "not a wheel, and the index serves no metadata")
+            data, category, size = self._from_wheel(file, spent)
+        metadata = coremeta.parse_metadata(
+            data, filename=file.filename, max_size=self.options.max_metadata
+        )
+        source = MetadataSource(
+            filename=file.filename,
+            category=category,
+            file_size=size,
+            spent_bytes=spent.bytes,
+            requests=spent.requests,
+            metadata_bytes=len(data),
+        )
+        self.stats.metadata_obtained(source)
+        self._event("metadata")
+        return FetchedMetadata(file=file, data=data, metadata=metadata, source=source)
+
+    def _pep658(self, file: IndexFile, spent: _Spent) -> bytes | None:
+        """PEP 658: the served ``.metadata``; None when advertised but missing (404/410)."""
+        assert file.core_metadata is not None
+        url = file.metadata_url
+        with self._request("GET", url, Category.METADATA_PEP658, spent=spent) as exchange:
+            resp = exchange.response
+            if resp.status_code in (404, 410):
+                self._warn_once(
+                    urlsplit(url).netloc,
+                    f"{redact(url)} is advertised but answers {resp.status_code}; "
+                    "reading metadata from the wheels of this index instead",
+                )
+                return None
+            if resp.status_code != 200:
+                raise HTTPStatusError(url, resp.status_code)
+            data = b"".join(exchange.body(self.options.max_metadata))
+        _verify(url, data, file.core_metadata.hashes, required=False)
+        return data
+
+    def _from_wheel(self, file: IndexFile, spent: _Spent) -> tuple[bytes, Category, int | None]:
+        caps = self._caps(file.url)
+        if caps.ranges is not False:
+            try:
+                found = self._by_ranges(file, caps, spent)
+            except RangeNotSatisfiedError as exc:
+                self._mark(file.url, ranges=False)
+                self._warn_once(
+                    f"ranges:{urlsplit(file.url).netloc}",
+                    f"{exc}; downloading whole wheels from this host",
+                )
+            else:
+                if found is not None:
+                    return found
+        data, size = self._whole(file, spent)
+        return data, Category.FULL_DOWNLOAD, size
+
+    def _by_ranges(
+        self, file: IndexFile, caps: _HostCaps, spent: _Spent
+    ) -> tuple[bytes, Category, int | None] | None:
+        """METADATA through range requests; None when the host turned out not to do ranges."""
+        project = _project_of(file.filename)
+        guess = self._tail_guess(project, file.size)
+        total = file.size
+        first: _Partial | _Refused | _Whole | None = None
+        if caps.suffix is not False:
+            first = self._range(file, spent, suffix=guess)
+            if isinstance(first, _Refused):
+                if first.status not in _SUFFIX_REFUSED:
+                    raise HTTPStatusError(file.url, first.status)
+                if first.status == 416:
+                    total = first.total or total  # e.g. a suffix longer than the file
+                else:
+                    self._mark(file.url, suffix=False)
+                first = None
+        if first is None:
+            # No suffix ranges here: learn the size, then ask for an absolute tail.
+            if total is None:
+                probe = self._range(file, spent, start=0, end=0)
+                if isinstance(probe, _Refused):
+                    if probe.status in (404, 410):
+                        raise HTTPStatusError(file.url, probe.status)
+                    self._mark(file.url, ranges=False)
+                    return None
+                if isinstance(probe, _Whole):
+                    return probe.metadata, Category.FULL_DOWNLOAD, probe.size
+                total = probe.total
+            first = self._range(file, spent, start=max(0, total - guess), end=total - 1)
+            if isinstance(first, _Refused):
+                self._mark(file.url, ranges=False)
+                return None
+        if isinstance(first, _Whole):
+            return first.metadata, Category.FULL_DOWNLOAD, first.size
+        assert isinstance(first, _Partial)  # every _Refused was handled above
+        locator = zipread.MetadataLocator(
+            filename=file.filename, size=first.total, max_metadata_size=self.options.max_metadata
+        )
+        locator.feed(first.start, first.data)
+        while (span := locator.next_span()) is not None:
+            more = self._range(file, spent, start=span.start, end=span.end - 1)
+            if isinstance(more, _Whole):
+                return more.metadata, Category.FULL_DOWNLOAD, more.size
+            if isinstance(more, _Refused):
+                raise RangeNotSatisfiedError(
+                    file.url, f"range refused with HTTP {more.status} after earlier ranges worked"
+                )
+            locator.feed(more.start, more.data)
+        data = locator.metadata()
+        self._learn(project, locator.tail_needed)
+        self._mark(file.url, ranges=True)
+        return data, Category.METADATA_RANGE, first.total
+
+    def _range(
+        self,
+        file: IndexFile,
+        spent: _Spent,
+        *,
+        suffix: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> _Partial | _Refused | _Whole:
+        """One range GET, validated. A 200 answer is read as a whole download (and counted so)."""
+        header = f"bytes=-{suffix}" if suffix is not None else f"bytes={start}-{end}"
+        headers = {"Range": header, "Accept-Encoding": "identity"}
+        url = file.url
+        with self._request(
+            "GET", url, Category.METADATA_RANGE, headers=headers, spent=spent
+        ) as exchange:
+            resp = exchange.response
+            status = resp.status_code
+            if status == 200:
+                # The server ignored the range: this body is the whole file. Use it.
+                self._mark(url, ranges=False)
+                self._warn_once(
+                    f"ranges:{urlsplit(url).netloc}",
+                    f"{urlsplit(url).netloc} ignores Range requests; reading whole wheels from it",
+                )
+                exchange.category = Category.FULL_DOWNLOAD
+                metadata, size = self._read_whole(file, exchange)
+                return _Whole(metadata=metadata, size=size)
+            if status == 416:
+                return _Refused(status=status, total=_unsatisfied_total(resp))
+            if status != 206:
+                return _Refused(status=status)
+            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise RangeNotSatisfiedError(
+                    url, f"range answered with Content-Encoding {encoding}"
+                )
+            got = _content_range(resp.headers.get("content-range"))
+            if got is None:
+                raise RangeNotSatisfiedError(
+                    url, f"206 without a usable Content-Range for {header}"
+                )
+            first, last, total = got
+            if suffix is not None:
+                expected = (max(0, total - suffix), total - 1)
+            else:
+                assert start is not None
+                assert end is not None
+                expected = (start, min(end, total - 1))
+            if (first, last) != expected:
+                raise RangeNotSatisfiedError(
+                    url, f"asked {header}, got Content-Range bytes {first}-{last}/{total}"
+                )
+            length = last - first + 1
+            data = b"".join(exchange.body(length, raw=True))
+            if len(data) != length:
+                raise RangeNotSatisfiedError(
+                    url, f"range body has {len(data)} bytes, Content-Range says {length}"
+                )
+        return _Partial(start=first, data=data, total=total)
+
+    def _whole(self, file: IndexFile, spent: _Spent) -> tuple[bytes, int]:
+        """Download the whole file (last resort) and read METADATA from it."""
+        with self._request("GET", file.url, Category.FULL_DOWNLOAD, spent=spent) as exchange:
+            if exchange.response.status_code != 200:
+                raise HTTPStatusError(file.url, exchange.response.status_code)
+            return self._read_whole(file, exchange)
+
+    def _read_whole(self, file: IndexFile, exchange: _Exchange) -> tuple[bytes, int]:
+        """Stream a whole file to a spooled temp file (bounded memory), verify, read METADATA."""
+        digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
+        size = 0
+        with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
+            for chunk in exchange.body(self.options.max_download):
+                spool.write(chunk)
+                size += len(chunk)
+                for digest in digests.values():
+                    digest.update(chunk)
+            for name, digest in digests.items():
+                if digest.hexdigest() != file.hashes[name].lower():
+                    raise HashMismatchError(
+                        file.url, name, file.hashes[name].lower(), digest.hexdigest()
+                    )
+            spool.seek(0)
+            metadata = zipread.metadata_from_zip(
+                spool, filename=file.filename, max_size=self.options.max_metadata
+            )
+        return metadata, size
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _request(
+        self,
+        method: str,
+        url: str,
+        category: Category,
+        *,
+        headers: dict[str, str] | None = None,
+        spent: _Spent | None = None,
+    ) -> Iterator[_Exchange]:
+        """Send with retries and yield the exchange; record it when the block ends.
+
+        Retries (connection errors, timeouts, 429, 5xx) happen before anything is yielded; each
+        attempt is recorded. httpx errors raised while the block reads the body become
+        :class:`~skimlock.errors.FetchError`.
+        """
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            request = self.client.build_request(method, url, headers=headers)
+            try:
+                response = self.client.send(request, stream=True, follow_redirects=True)
+            except httpx.HTTPError as exc:
+                self._record(category, url, status=None, nbytes=0, headers=headers,
+                             started=started, spent=spent)
+                if attempt < self.options.retries and _retryable(exc):
+                    attempt += 1
+                    time.sleep(self._backoff(attempt, None))
+                    continue
+                raise FetchError(url, _describe(exc)) from None
+            if response.status_code in _RETRY_STATUS and attempt < self.options.retries:
+                response.close()
+                self._record(category, url, status=response.status_code,
+                             nbytes=response.num_bytes_downloaded, headers=headers,
+                             started=started, spent=spent)
+                attempt += 1
+                time.sleep(self._backoff(attempt, response.headers.get("retry-after")))
+                continue
+            break
+        exchange = _Exchange(response=response, url=url, category=category)
+        try:
+            yield exchange
+        except httpx.HTTPError as exc:
+            raise FetchError(url, _describe(exc)) from None
+        finally:
+            response.close()
+            self._record(exchange.category, url, status=response.status_code,
+                         nbytes=response.num_bytes_downloaded, headers=headers,
+                         started=started, spent=spent)
+
+    def _record(
+        self,
+        category: Category,
+        url: str,
+        *,
+        status: int | None,
+        nbytes: int,
+        headers: dict[str, str] | None,
+        started: float,
+        spent: _Spent | None,
+    ) -> None:
+        if spent is not None:
+            spent.bytes += nbytes
+            spent.requests += 1
+        self.stats.record(
+            RequestRecord(
+                category=category,
+                method="GET",
+                url=redact(url),
+                status=status,
+                body_bytes=nbytes,
+                range=(headers or {}).get("Range"),
+                seconds=time.monotonic() - started,
+            )
+        )
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after and retry_after.strip().isdigit():
+            return min(10.0, float(retry_after.strip()))
+        return float(self.options.backoff * (2 ** (attempt - 1)))
+
+    # -- policy and memory --------------------------------------------------------------------
+
+    def _tail_guess(self, project: str, size: int | None) -> int:
+        learned = self._learned_tail.get(project)
+        if learned is not None:
+            guess = learned + max(4 * KiB, int(learned * self.options.learned_margin))
+        else:
+            guess = self.options.initial_tail
+        return min(guess, size) if size else guess
+
+    def _learn(self, project: str, tail: int) -> None:
+        with self._lock:
+            self._learned_tail[project] = max(tail, self._learned_tail.get(project, 0))
+
+    def _caps(self, url: str) -> _HostCaps:
+        host = urlsplit(url).netloc
+        with self._lock:
+            return self._hosts.setdefault(host, _HostCaps())
+
+    def _mark(self, url: str, *, suffix: bool | None = None, ranges: bool | None = None) -> None:
+        caps = self._caps(url)
+        with self._lock:
+            if suffix is not None:
+                caps.suffix = suffix
+            if ranges is not None and caps.ranges is not False:
+                caps.ranges = ranges
+
+    def _check_secure(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return
+        host = parts.hostname or ""
+        if parts.scheme == "http" and (
+            host.startswith(_LOOPBACK) or host in self.options.trusted_hosts
+            or parts.netloc in self.options.trusted_hosts
+        ):
+            return
+        if parts.scheme == "http":
+            raise InsecureIndexError(url, host)
+        raise FetchError(url, f"unsupported URL scheme {parts.scheme!r}")
+
+    def _warn_once(self, key: str, message: str) -> None:
+        with self._lock:
+            if key in self._warned:
+                return
+            self._warned.add(key)
+        logger.warning(message)
+
+    def _event(self, kind: str) -> None:
+        if self._on_event is not None:
+            self._on_event(kind)
+
+
+# --- body reading ------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True, slots=True)
+class _Exchange:
+    """One response being read; ``category`` may be corrected before it is recorded."""
+
+    response: httpx.Response
+    url: str
+    category: Category
+
+    def body(self, cap: int, *, raw: bool = False) -> Iterator[bytes]:
+        """The body in chunks; more than ``cap`` bytes is an error (checked before reading)."""
+        declared = self.response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise FetchError(self.url, f"body of {declared} bytes is over the {cap}-byte cap")
+        seen = 0
+        chunks = self.response.iter_raw() if raw else self.response.iter_bytes()
+        for chunk in chunks:
+            seen += len(chunk)
+            if seen > cap:
+                raise FetchError(self.url, f"body is over the {cap}-byte cap")
+            yield chunk
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Whole:
+    """A whole file was read (the server ignored a range)."""
+
+    metadata: bytes
+    size: int
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _verify(url: str, data: bytes, hashes: Mapping[str, str], *, required: bool) -> None:
+    """Check every advertised digest we can compute; a mismatch is a hard error."""
+    checked = 0
+    for name, expected in hashes.items():
+        if not _supported(name):
+            continue
+        actual = hashlib.new(name, data).hexdigest()
+        if actual != expected.lower():
+            raise HashMismatchError(url, name, expected.lower(), actual)
+        checked += 1
+    if required and not checked:
+        raise SkimlockError(f"no supported hash to verify {redact(url)}")
+
+
+def _supported(name: str) -> bool:
+    return name in hashlib.algorithms_guaranteed and not name.startswith("shake_")
+
+
+def _content_range(value: str | None) -> tuple[int, int, int] | None:
+    if not value:
+        return None
+    match = _CONTENT_RANGE.match(value)
+    if not match or match.group(1) is None or match.group(3) == "*":
+        return None
+    first, last, total = int(match.group(1)), int(match.group(2)), int(match.group(3))
+    if first > last or last >= total:
+        return None
+    return first, last, total
+
+
+def _unsatisfied_total(response: httpx.Response) -> int | None:
+    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+    if match and match.group(3) not in (None, "*"):
+        return int(match.group(3))
+    return None
+
+
+def _project_of(filename: str) -> str:
+    return filename.split("-", 1)[0].lower().replace(".", "_")
+
+
+def _retryable(exc: httpx.HTTPError) -> bool:
+    return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    kinds: list[tuple[type[httpx.HTTPError], str]] = [
+        (httpx.ConnectTimeout, "connection timed out"),
+        (httpx.ReadTimeout, "server too slow (read timed out)"),
+        (httpx.TimeoutException, "timed out"),
+        (httpx.ConnectError, "connection failed"),
+        (httpx.RemoteProtocolError, "connection broken by the server"),
+        (httpx.ReadError, "connection reset while reading"),
+        (httpx.TooManyRedirects, "too many redirects"),
+    ]
+    for kind, text in kinds:
+        if isinstance(exc, kind):
+            detail = str(exc).strip()
+            return f"{text} ({detail})" if detail else text
+    return f"{type(exc).__name__}: {exc}"
+
+

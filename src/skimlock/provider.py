@@ -1,0 +1,407 @@
+"""The resolvelib provider.
+
+Identifiers are ``(normalized name, frozenset of extras)``. A candidate with extras depends on the
+candidate without extras at the same version, plus the dependencies its extras activate — the
+standard way, so one version is chosen per project whatever extras are asked for. A virtual
+identifier :data:`PYTHON` carries the target's Python version, so that a ``Requires-Python`` in
+metadata (which may be stricter than the index attribute) rejects a candidate and makes the
+resolver backtrack.
+
+Candidates are filtered on index data first (see :mod:`skimlock.candidates`); metadata is fetched
+only in :meth:`Provider.get_dependencies`, i.e. for candidates the resolver actually tries. When a
+candidate is chosen its dependencies are prefetched (pages, then the metadata of their best
+candidate) through the fetch layer's futures, so wall time follows the depth of the graph rather
+than the number of projects.
+
+Preference order (:meth:`Provider.get_preference`, lower first):
+
+1. the Python requirement (it is decided already and rejects candidates early);
+2. projects the last conflict was about (resolvelib's backtrack causes);
+3. pinned requirements (``==``/``===``), then projects the user named;
+4. fewer matching versions on the index (fewer choices, less backtracking);
+5. shallower in the dependency graph;
+6. the name, for determinism.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+from resolvelib import AbstractProvider
+from resolvelib.structs import RequirementInformation
+
+from .candidates import BinaryPolicy, Candidate, ProjectFiles
+from .errors import BuildRequiredError, InvalidMetadataError, ProjectNotFoundError
+from .fetch import FetchedMetadata, Fetcher
+from .target import Target
+
+__all__ = ["PYTHON", "Identifier", "Indexes", "Provider", "Req", "ResolverCandidate"]
+
+logger = logging.getLogger(__name__)
+
+Identifier = tuple[str, frozenset[NormalizedName]]
+
+#: The virtual project standing for the target's Python.
+PYTHON: Identifier = ("<python>", frozenset())
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Req:
+    """A requirement as the resolver sees it."""
+
+    name: NormalizedName
+    extras: frozenset[NormalizedName] = frozenset()
+    specifier: SpecifierSet = field(default_factory=SpecifierSet)
+    #: Where a root requirement came from ("command line", "requirements.txt:3"); None otherwise.
+    source: str | None = None
+
+    @property
+    def identifier(self) -> Identifier:
+        return (self.name, self.extras)
+
+    @property
+    def pinned(self) -> bool:
+        return any(s.operator in ("==", "===") for s in self.specifier)
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        return f"{self.name}{extras}{self.specifier}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ResolverCandidate:
+    """A candidate of an identifier: an index candidate with the extras it provides."""
+
+    candidate: Candidate | None
+    extras: frozenset[NormalizedName] = frozenset()
+    #: Set for the :data:`PYTHON` candidate only.
+    python: Version | None = None
+
+    @property
+    def name(self) -> str:
+        return self.candidate.name if self.candidate is not None else PYTHON[0]
+
+    @property
+    def version(self) -> Version:
+        if self.candidate is not None:
+            return self.candidate.version
+        assert self.python is not None
+        return self.python
+
+    @property
+    def identifier(self) -> Identifier:
+        return (self.name, self.extras)
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
+        return f"{self.name}{extras} {self.version}"
+
+
+class Indexes:
+    """Project lookups over one or more indexes.
+
+    By default the first index that has a project is the only one used for it (safe against
+    dependency confusion). With ``merge=True`` the files of every index that has the project are
+    used together (the first index wins for a filename listed twice).
+    """
+
+    def __init__(self, fetcher: Fetcher, urls: Sequence[str], *, merge: bool = False) -> None:
+        self.fetcher = fetcher
+        self.urls = tuple(urls)
+        self.merge = merge
+        self._lock = threading.Lock()
+        self._futures: dict[str, Future[ProjectFiles | None]] = {}
+
+    def submit(self, name: NormalizedName) -> Future[ProjectFiles | None]:
+        with self._lock:
+            future = self._futures.get(name)
+            if future is None:
+                future = Future()
+                self._futures[name] = future
+                self._lookup(name, 0, future, [])
+        return future
+
+    def get(self, name: NormalizedName) -> ProjectFiles:
+        files = self.submit(name).result()
+        if files is None:
+            raise ProjectNotFoundError(name, self.urls)
+        return files
+
+    def _lookup(
+        self, name: NormalizedName, position: int, result: Future[ProjectFiles | None],
+        found: list[ProjectFiles],
+    ) -> None:
+        if position >= len(self.urls):
+            result.set_result(_merged(found) if found else None)
+            return
+        index_url = self.urls[position]
+        page_future = self.fetcher.submit_page(index_url, name)
+
+        def done(page_future: Future[Any]) -> None:
+            try:
+                page = page_future.result()
+            except BaseException as exc:  # delivered to whoever waits on the result
+                result.set_exception(exc)
+                return
+            if page is not None:
+                found.append(ProjectFiles(page, index_url=index_url))
+                if not self.merge:
+                    result.set_result(found[0])
+                    return
+            self._lookup(name, position + 1, result, found)
+
+        page_future.add_done_callback(done)
+
+
+def _merged(found: list[ProjectFiles]) -> ProjectFiles:
+    if len(found) == 1:
+        return found[0]
+    return ProjectFiles.merge(found)
+
+
+class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
+    """resolvelib provider over skimlock's index and fetch layers. No I/O in the constructor."""
+
+    def __init__(
+        self,
+        *,
+        indexes: Indexes,
+        target: Target,
+        constraints: Mapping[NormalizedName, SpecifierSet] | None = None,
+        binary: BinaryPolicy | None = None,
+        pre: bool = False,
+        requested: Iterable[NormalizedName] = (),
+        prefetch: bool = True,
+    ) -> None:
+        self.indexes = indexes
+        self.fetcher = indexes.fetcher
+        self.target = target
+        self.constraints = dict(constraints or {})
+        self.binary = binary or BinaryPolicy()
+        self.pre = pre
+        self.requested = frozenset(requested)
+        self.prefetch = prefetch
+        self._depth: dict[Identifier, float] = {PYTHON: 0.0}
+        self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}
+
+    # -- resolvelib protocol ------------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | ResolverCandidate) -> Identifier:
+        return requirement_or_candidate.identifier
+
+    def get_preference(
+        self,
+        identifier: Identifier,
+        resolutions: Mapping[Identifier, ResolverCandidate],
+        candidates: Mapping[Identifier, Iterator[ResolverCandidate]],
+        information: Mapping[Identifier, Iterator[RequirementInformation[Req, ResolverCandidate]]],
+        backtrack_causes: Sequence[RequirementInformation[Req, ResolverCandidate]],
+    ) -> tuple[Any, ...]:
+        infos = list(information[identifier])
+        if identifier == PYTHON:
+            return (0,)
+        causes = {cause.requirement.name for cause in backtrack_causes}
+        pinned = any(info.requirement.pinned for info in infos)
+        direct = any(info.parent is None for info in infos) or identifier[0] in self.requested
+        depths = [
+            self._depth.get(info.parent.identifier, math.inf) if info.parent is not None else 0.0
+            for info in infos
+        ]
+        depth = min(depths, default=math.inf) + 1
+        self._depth[identifier] = min(depth, self._depth.get(identifier, math.inf))
+        return (
+            1,
+            identifier[0] not in causes,
+            not pinned,
+            not direct,
+            self._matching_versions(identifier[0], [info.requirement for info in infos]),
+            depth,
+            identifier[0],
+        )
+
+    def find_matches(
+        self,
+        identifier: Identifier,
+        requirements: Mapping[Identifier, Iterator[Req]],
+        incompatibilities: Mapping[Identifier, Iterator[ResolverCandidate]],
+    ) -> Any:
+        reqs = list(requirements[identifier])
+        bad = {c.version for c in incompatibilities[identifier]}
+        if identifier == PYTHON:
+            python = self.target.python_full_version
+            ok = all(r.specifier.contains(python, prereleases=True) for r in reqs)
+            return [ResolverCandidate(candidate=None, python=python)] if ok and python not in bad \
+                else []
+        name, extras = identifier
+        specifier = self._specifier(name, reqs)
+        pinned = any(r.pinned for r in reqs)
+        files = self.indexes.get(NormalizedName(name))
+
+        def matches() -> Iterator[ResolverCandidate]:
+            for candidate in files.candidates(
+                self.target,
+                specifier=specifier,
+                prereleases=True if self.pre else None,
+                binary=self.binary,
+                pinned=pinned,
+            ):
+                if candidate.version not in bad:
+                    yield ResolverCandidate(candidate=candidate, extras=extras)
+
+        return matches
+
+    def is_satisfied_by(self, requirement: Req, candidate: ResolverCandidate) -> bool:
+        if candidate.candidate is None:
+            return requirement.specifier.contains(candidate.version, prereleases=True)
+        constraint = self.constraints.get(NormalizedName(candidate.name))
+        if constraint is not None and not constraint.contains(candidate.version, prereleases=True):
+            return False
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: ResolverCandidate) -> Iterable[Req]:
+        if candidate.candidate is None:
+            return []
+        fetched = self.metadata(candidate.candidate)
+        deps = list(self._dependencies(candidate, fetched))
+        if self.prefetch:
+            for dep in deps:
+                if dep.identifier != PYTHON:
+                    self._prefetch(dep)
+        return deps
+
+    # -- metadata and dependencies ------------------------------------------------------------
+
+    def metadata(self, candidate: Candidate) -> FetchedMetadata:
+        """The candidate's core metadata (from its best file), fetched once."""
+        key = (candidate.name, candidate.version)
+        cached = self._metadata.get(key)
+        if cached is not None:
+            return cached
+        file = candidate.metadata_file
+        if not file.is_wheel and file.core_metadata is None:
+            raise BuildRequiredError(candidate.name, str(candidate.version), file.filename)
+        fetched = self.fetcher.metadata(file)
+        self._metadata[key] = fetched
+        return fetched
+
+    def _dependencies(
+        self, candidate: ResolverCandidate, fetched: FetchedMetadata
+    ) -> Iterator[Req]:
+        meta = fetched.metadata
+        assert candidate.candidate is not None
+        if meta.requires_python is not None:
+            yield Req(name=NormalizedName(PYTHON[0]), specifier=meta.requires_python)
+        if candidate.extras:
+            yield Req(
+                name=NormalizedName(candidate.name),
+                specifier=SpecifierSet(f"=={candidate.version}"),
+            )
+            provided = set(meta.provides_extra or ())
+            unknown = candidate.extras - provided
+            if unknown and provided is not None:
+                logger.warning(
+                    "%s %s does not provide the extra(s) %s",
+                    candidate.name, candidate.version, ", ".join(sorted(unknown)),
+                )
+        active: list[str | None] = [*sorted(candidate.extras)] if candidate.extras else [None]
+        for requirement in meta.requires_dist or ():
+            if not self._active(requirement.marker, active, bool(candidate.extras)):
+                continue
+            yield _to_req(requirement, fetched.file.filename)
+
+    def _active(self, marker: Marker | None, extras: list[str | None], with_extras: bool) -> bool:
+        """Is a dependency with ``marker`` needed by this candidate in the target?
+
+        A candidate without extras takes dependencies whose marker holds with ``extra == ""``;
+        a candidate with extras takes those that hold for one of its extras but not without
+        (the latter come through its base candidate).
+        """
+        if marker is None:
+            return not with_extras
+        base = marker.evaluate(self.target.environment(None))
+        if not with_extras:
+            return base
+        if base:
+            return False
+        return any(
+            marker.evaluate(self.target.environment(extra))
+            for extra in extras
+        )
+
+    def _specifier(self, name: str, reqs: Iterable[Req]) -> SpecifierSet:
+        spec = SpecifierSet()
+        for req in reqs:
+            spec &= req.specifier
+        constraint = self.constraints.get(NormalizedName(name))
+        if constraint is not None:
+            spec &= constraint
+        return spec
+
+    def _matching_versions(self, name: str, reqs: Iterable[Req]) -> int:
+        future = self.indexes.submit(NormalizedName(name))
+        if not future.done():
+            return 1_000_000
+        try:
+            files = future.result()
+        except Exception:
+            return 0  # surfaces in find_matches, where the error is raised
+        if files is None:
+            return 0
+        spec = self._specifier(name, reqs)
+        return sum(1 for _ in spec.filter(files.versions, prereleases=True if self.pre else None))
+
+    # -- prefetch -----------------------------------------------------------------------------
+
+    def _prefetch(self, req: Req) -> None:
+        """Ask for ``req``'s page now and, once it is there, for its best candidate's metadata."""
+        future = self.indexes.submit(req.name)
+
+        def then(done: Future[ProjectFiles | None]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return
+            files = done.result()
+            if files is None:
+                return
+            try:
+                best = next(
+                    files.candidates(
+                        self.target,
+                        specifier=self._specifier(req.name, [req]),
+                        prereleases=True if self.pre else None,
+                        binary=self.binary,
+                        pinned=req.pinned,
+                    ),
+                    None,
+                )
+            except Exception:  # a guess only; find_matches reports real problems
+                logger.debug("prefetch of %s skipped", req.name, exc_info=True)
+                return
+            if best is not None and (best.metadata_file.is_wheel
+                                     or best.metadata_file.core_metadata is not None):
+                self.fetcher.submit_metadata(best.metadata_file)
+
+        future.add_done_callback(then)
+
+
+def _to_req(requirement: Requirement, filename: str) -> Req:
+    if requirement.url:
+        raise InvalidMetadataError(
+            filename, f"Requires-Dist {str(requirement)!r} is a direct URL, which index "
+            "packages may not depend on"
+        )
+    return Req(
+        name=canonicalize_name(requirement.name),
+        extras=frozenset(canonicalize_name(e) for e in requirement.extras),
+        specifier=requirement.specifier,
+    )

@@ -210,8 +210,21 @@ def test_metadata_last_within_tail_needs_no_request() -> None:
     assert locator.held_bytes == len(data)
 
 
-def test_cd_larger_than_tail_needs_one_cd_span_then_one_member_span() -> None:
+def test_cd_larger_than_tail_listing_metadata_needs_only_the_member() -> None:
+    # The held end of the central directory lists METADATA: the rest of the CD is skipped.
     data = big_cd()
+    header, end, cd_start = layout(data)
+    assert len(data) - cd_start > 8 * KIB
+    meta, spans, locator = drive(data, 8 * KIB)
+    assert meta == META
+    assert spans == [ByteSpan(start=header, end=end)]
+    assert locator.rounds == 1
+    assert locator.tail_needed == len(data) - header
+
+
+def test_cd_larger_than_tail_not_listing_metadata_reads_the_whole_cd() -> None:
+    # METADATA first: its CD entry is at the start of the CD, outside an 8 KiB tail.
+    data = make_zip([(META_NAME, META), *filler(400)])
     header, end, cd_start = layout(data)
     assert len(data) - cd_start > 8 * KIB
     meta, spans, locator = drive(data, 8 * KIB)
@@ -219,7 +232,33 @@ def test_cd_larger_than_tail_needs_one_cd_span_then_one_member_span() -> None:
     tail_start = len(data) - 8 * KIB
     assert spans == [ByteSpan(start=cd_start, end=tail_start), ByteSpan(start=header, end=end)]
     assert locator.rounds == 2
-    assert locator.tail_needed == len(data) - header
+
+
+def test_shortcut_survives_a_fake_entry_signature_in_a_name() -> None:
+    # A member name containing the CD signature must not derail the chain parse.
+    trap = "foo/PK\x01\x02trap.py"
+    record = ("foo-1.0.dist-info/RECORD", b"")
+    data = make_zip([*filler(400), (trap, b"x"), (META_NAME, META), record])
+    header, end, _cd_start = layout(data)
+    meta, spans, _locator = drive(data, 8 * KIB)
+    assert meta == META
+    assert spans == [ByteSpan(start=header, end=end)]
+
+
+def test_shortcut_checks_the_crc() -> None:
+    data = make_zip([*filler(400), (META_NAME, META), ("foo-1.0.dist-info/RECORD", b"")],
+                    compression=zipfile.ZIP_STORED)
+    header, _end, _cd_start = layout(data)
+    start = header + 30 + len(META_NAME)
+    corrupt = data[:start] + b"X" + data[start + 1 :]
+    with pytest.raises(WheelError, match="CRC"):
+        drive(corrupt, 8 * KIB)
+
+
+def test_shortcut_caps_the_declared_size() -> None:
+    data = big_cd()
+    with pytest.raises(WheelError, match="larger than"):
+        drive(data, 8 * KIB, max_metadata_size=10)
 
 
 def test_22_byte_tail_asks_for_room_for_zip64_end_records() -> None:

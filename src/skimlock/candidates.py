@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,6 +37,8 @@ __all__ = ["BinaryPolicy", "Candidate", "ProjectFiles"]
 logger = logging.getLogger(__name__)
 
 _SDIST_SUFFIXES = (".tar.gz", ".zip")
+#: Sorts sdists after every wheel.
+_SDIST_RANK = 1 << 30
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -137,35 +139,45 @@ class ProjectFiles:
         binary: BinaryPolicy | None = None,
         pinned: bool = False,
     ) -> Iterator[Candidate]:
-        """Candidates satisfying ``specifier``, highest version first.
+        """Candidates satisfying ``specifier`` that have a file usable in ``target``, highest
+        version first.
 
-        ``prereleases``: True allows them; None follows PEP 440 (allowed when the specifier
-        names one, or when nothing else matches). ``pinned``: the requirement pins an exact
-        version (``==``/``===``), so yanked files may be used (PEP 592).
+        ``prereleases``: True allows them, False forbids them; None follows PEP 440: allowed
+        when the specifier names one, else only when no final release has a usable file (so a
+        project whose final releases all lack a wheel for the target still resolves to its
+        pre-release). ``pinned``: the requirement pins an exact version (``==``/``===``), so
+        yanked files may be used (PEP 592), after the version's non-yanked files.
         """
         spec = specifier if specifier is not None else SpecifierSet()
         policy = binary or BinaryPolicy()
-        versions = spec.filter(self.versions, prereleases=prereleases)
-        for version in versions:
-            files = self._usable(version, target, policy, allow_yanked=pinned)
-            if files:
-                yield Candidate(
-                    name=self.name,
-                    version=version,
-                    files=files,
-                    index_url=self._index_of.get(version, self.index_url),
-                )
+        allow = prereleases if prereleases is not None else spec.prereleases
+        if allow is not None:
+            yield from self._candidates(spec.filter(self.versions, prereleases=allow),
+                                        target, policy, pinned)
+            return
+        found = False
+        for candidate in self._candidates(
+            spec.filter(self.versions, prereleases=False), target, policy, pinned
+        ):
+            found = True
+            yield candidate
+        if not found:
+            pre = (v for v in spec.filter(self.versions, prereleases=True) if v.is_prerelease)
+            yield from self._candidates(pre, target, policy, pinned)
 
-    def files_of(self, version: Version) -> tuple[IndexFile, ...]:
-        """Every file listed for ``version`` (unfiltered)."""
-        return tuple(self._by_version.get(version, ()))
-
-    def _usable(
-        self, version: Version, target: Target, policy: BinaryPolicy, *, allow_yanked: bool
+    def usable(
+        self, version: Version, target: Target, *, binary: BinaryPolicy | None = None,
+        allow_yanked: bool = False,
     ) -> tuple[IndexFile, ...]:
-        wheels: list[tuple[int, IndexFile]] = []
-        sdists: list[IndexFile] = []
+        """The files of ``version`` usable in ``target``: wheels by tag rank, then sdists.
+
+        With ``allow_yanked``, yanked files are returned only when the version has no usable
+        file that is not yanked (PEP 592 speaks of releases; a lock never needs a yanked file
+        next to a good one).
+        """
+        policy = binary or BinaryPolicy()
         python = target.python_full_version
+        kept: list[tuple[int, IndexFile]] = []
         for file in self._by_version.get(version, ()):
             if file.yanked and not allow_yanked:
                 continue
@@ -177,11 +189,30 @@ class ProjectFiles:
                 tags = _wheel_tags(file.filename, self.name)
                 rank = target.tag_rank(tags) if tags is not None else None
                 if rank is not None:
-                    wheels.append((rank, file))
+                    kept.append((rank, file))
             elif policy.sdists_allowed(self.name) and _is_sdist(file.filename, self.name):
-                sdists.append(file)
-        wheels.sort(key=lambda item: item[0])
-        return tuple(f for _, f in wheels) + tuple(sdists)
+                kept.append((_SDIST_RANK, file))
+        if any(not f.yanked for _, f in kept):
+            kept = [(rank, f) for rank, f in kept if not f.yanked]
+        kept.sort(key=lambda item: item[0])  # stable: index order among equals
+        return tuple(f for _, f in kept)
+
+    def files_of(self, version: Version) -> tuple[IndexFile, ...]:
+        """Every file listed for ``version`` (unfiltered)."""
+        return tuple(self._by_version.get(version, ()))
+
+    def _candidates(
+        self, versions: Iterable[Version], target: Target, policy: BinaryPolicy, pinned: bool
+    ) -> Iterator[Candidate]:
+        for version in versions:
+            files = self.usable(version, target, binary=policy, allow_yanked=pinned)
+            if files:
+                yield Candidate(
+                    name=self.name,
+                    version=version,
+                    files=files,
+                    index_url=self._index_of.get(version, self.index_url),
+                )
 
 
 def _version_text(filename: str) -> str | None:

@@ -34,6 +34,7 @@ from . import __version__, output
 from .candidates import BinaryPolicy, ProjectFiles
 from .coremeta import metadata_json
 from .errors import (
+    EXIT_USAGE,
     InputError,
     NoCompatibleFileError,
     ProjectNotFoundError,
@@ -55,8 +56,12 @@ logger = logging.getLogger("skimlock")
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     args.index_url_given = args.index_url is not None
+    args.run_stats = Stats()
     if args.index_url is None:
         args.index_url = os.environ.get("SKIMLOCK_INDEX_URL") or DEFAULT_INDEX
     console = Console(stderr=True, highlight=False)
@@ -66,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except SkimlockError as exc:
         console.print(f"error: {exc}", markup=False, style="bold red")
+        _finish(args, console, args.run_stats.summary(), detail="failed", failed=True)
         return exc.exit_code
     except KeyboardInterrupt:
         console.print("interrupted", style="red")
@@ -78,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_metadata(args: argparse.Namespace, console: Console) -> int:
     requirement = _requirement(args.requirement)
     target = _target(args)
-    stats = Stats()
+    stats: Stats = args.run_stats
     with _fetcher(args, stats) as fetcher:
         name = canonicalize_name(requirement.name)
         page = None
@@ -162,20 +168,22 @@ def _cmd_resolve(args: argparse.Namespace, console: Console) -> int:
             output.atomic_write(Path(args.report), text)
     out = Console(highlight=False, soft_wrap=True)
     rows = output.render_pins_table_rows(resolution)
-    plain = not out.is_terminal
-    table = Table(title=None if plain else f"Would install for {resolution.target.describe()}",
-                  box=None if plain else box.SIMPLE)
+    pins = sorted(resolution.pins, key=lambda p: p.name)  # the order of the rows
+    table = Table(title=f"Would install for {resolution.target.describe()}", box=box.SIMPLE)
     for column in ("package", "version", "status", "why"):
         table.add_column(column)
+    plain = [f"# target: {resolution.target.describe()}"]
     counts: dict[str, int] = {}
-    for pin, (label, version, why) in zip(resolution.pins, rows, strict=True):
+    for pin, (label, version, why) in zip(pins, rows, strict=True):
         status = _status(pin.name, pin.version, installed)
         counts[status] = counts.get(status, 0) + 1
         table.add_row(label, version, status, why)
+        plain.append(f"{label}\t{version}\t{status}\t{why}")
     if args.report != "-":
-        if plain:
-            out.print(f"# target: {resolution.target.describe()}", markup=False)
-        out.print(table)
+        if out.is_terminal:
+            out.print(table)
+        else:  # one tab-separated line per package, for scripts
+            sys.stdout.write("\n".join(plain) + "\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _finish(args, console, stats.summary(),
             detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s")
@@ -231,7 +239,7 @@ def _resolve(
         pre=args.pre,
         binary=binary,
     )
-    stats = Stats()
+    stats: Stats = args.run_stats
     progress = _Progress(stats, target)
     started = time.monotonic()
     trusted = frozenset(args.trusted_host or ()) | frozenset(inputs.trusted_hosts)
@@ -305,13 +313,22 @@ def _names(values: Sequence[str] | None) -> set[str]:
 # --- shared plumbing ---------------------------------------------------------------------------
 
 
-def _finish(args: argparse.Namespace, console: Console, summary: Summary, *, detail: str) -> None:
+def _finish(
+    args: argparse.Namespace, console: Console, summary: Summary, *, detail: str,
+    failed: bool = False,
+) -> None:
+    """The bandwidth line on stderr (after every run, failed or not) and ``--stats``."""
     if args.stats:
         text = json.dumps(summary.to_json(), indent=2) + "\n"
         if args.stats == "-":
             sys.stdout.write(text)
         else:
-            Path(args.stats).write_text(text, encoding="utf-8")
+            try:
+                output.atomic_write(Path(args.stats), text)
+            except SkimlockError as exc:
+                if not failed:
+                    raise
+                console.print(f"error: {exc}", markup=False, style="bold red")
     if args.verbose - args.quiet >= 0:
         console.print(f"{detail}: {summary.line()}", markup=False)
 

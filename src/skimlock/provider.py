@@ -72,7 +72,9 @@ class Req:
 
     @property
     def pinned(self) -> bool:
-        return any(s.operator in ("==", "===") for s in self.specifier)
+        """Pins one exact version (``==1.0``, ``===1.0``; not ``==1.*``): PEP 592 lets it
+        select a yanked release."""
+        return _pins(self.specifier)
 
     def __str__(self) -> str:
         extras = f"[{','.join(sorted(self.extras))}]" if self.extras else ""
@@ -245,8 +247,12 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 else []
         name, extras = identifier
         specifier = self._specifier(name, reqs)
-        pinned = any(r.pinned for r in reqs)
-        files = self.indexes.get(NormalizedName(name))
+        pinned = self._pinned(name, reqs)
+        files = self.indexes.submit(NormalizedName(name)).result()
+        if files is None:
+            if any(r.source is not None for r in reqs):
+                raise ProjectNotFoundError(name, self.indexes.urls)
+            return []  # a dependency nobody has: backtrack, and explain if that fails
 
         def matches() -> Iterator[ResolverCandidate]:
             for candidate in files.candidates(
@@ -339,6 +345,10 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             for extra in extras
         )
 
+    def _pinned(self, name: str, reqs: Iterable[Req]) -> bool:
+        constraint = self.constraints.get(NormalizedName(name))
+        return any(r.pinned for r in reqs) or (constraint is not None and _pins(constraint))
+
     def _specifier(self, name: str, reqs: Iterable[Req]) -> SpecifierSet:
         spec = SpecifierSet()
         for req in reqs:
@@ -380,7 +390,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                         specifier=self._specifier(req.name, [req]),
                         prereleases=True if self.pre else None,
                         binary=self.binary,
-                        pinned=req.pinned,
+                        pinned=self._pinned(req.name, [req]),
                     ),
                     None,
                 )
@@ -392,6 +402,13 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 self.fetcher.submit_metadata(best.metadata_file)
 
         future.add_done_callback(then)
+
+
+def _pins(specifier: SpecifierSet) -> bool:
+    return any(
+        s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
+        for s in specifier
+    )
 
 
 def _to_req(requirement: Requirement, filename: str) -> Req:

@@ -159,6 +159,10 @@ def _pins(result: object, provider: Provider, roots: Sequence[Req]) -> tuple[Pin
                 elif info.parent.name != name:
                     via.add(info.parent.name)
         candidate = base.candidate
+        if candidate.yanked:
+            reason = candidate.files[0].yanked_reason
+            logger.warning("%s %s is yanked%s", name, candidate.version,
+                           f": {reason}" if reason else "")
         pins.append(
             Pin(
                 name=NormalizedName(name),
@@ -190,22 +194,38 @@ def _explain(
         req, parent = cause.requirement, cause.parent
         who = _asker(req, parent)
         if req.identifier == PYTHON:
-            lines.append(
-                f"  {who} requires Python {req.specifier}, but the target is {target.describe()}"
-            )
+            line = f"  {who} requires Python {req.specifier}, but the target is {target.describe()}"
+        else:
+            line = f"  {req} required by {who}"
+        if line not in lines:
+            lines.append(line)
+        if req.identifier == PYTHON:
             continue
-        lines.append(f"  {req} required by {who}")
         if req.name not in names:
             names.append(req.name)
     for name in names:
-        future = provider.indexes.submit(NormalizedName(name))
-        files = future.result() if future.done() and future.exception() is None else None
-        if files is None:
-            continue
-        shown = [str(v) for v in files.versions[:12]]
-        more = f" (and {len(files.versions) - 12} more)" if len(files.versions) > 12 else ""
-        lines.append(f"  versions of {name} on the index: {', '.join(shown) or 'none'}{more}")
+        lines.append(_offer(name, provider, target))
     return "\n".join(lines)
+
+
+def _offer(name: str, provider: Provider, target: Target, limit: int = 12) -> str:
+    """What the index offers for ``name``: its newest versions, marking the unusable ones."""
+    future = provider.indexes.submit(NormalizedName(name))
+    files = future.result() if future.done() and future.exception() is None else None
+    if files is None:
+        where = ", ".join(provider.indexes.urls)
+        return f"  {name} was not found on {where}"
+    shown = []
+    for version in files.versions[:limit]:
+        usable = files.usable(version, target, binary=provider.binary, allow_yanked=True)
+        if not usable:
+            shown.append(f"{version} (no file for the target)")
+        elif all(f.yanked for f in usable):
+            shown.append(f"{version} (yanked)")
+        else:
+            shown.append(str(version))
+    more = f" (and {len(files.versions) - limit} more)" if len(files.versions) > limit else ""
+    return f"  versions of {name} on the index: {', '.join(shown) or 'none'}{more}"
 
 
 def _asker(req: Req, parent: ResolverCandidate | None) -> str:

@@ -166,7 +166,9 @@ class Target:
         """One line for the user, e.g. ``CPython 3.12.0 on manylinux_2_28_x86_64``."""
         impl = _IMPLEMENTATIONS.get(self.implementation, (self.implementation,) * 2)[1]
         version = ".".join(map(str, self.python_version))
-        where = self.platforms[0] if self.platforms else self.markers.get("sys_platform", "?")
+        # The first portable tag (packaging lists the local "linux_x86_64" first).
+        portable = [p for p in self.platforms if not p.startswith("linux_")] or self.platforms
+        where = portable[0] if portable else self.markers.get("sys_platform", "?")
         suffix = " (running interpreter)" if self.is_running else ""
         return f"{impl} {version} on {where}{suffix}"
 

@@ -12,10 +12,15 @@ the requests so that zipfile rarely needs to discover a gap itself:
 1. End of central directory (EOCD): the last 22 bytes when the archive has no comment; otherwise
    the last ``65536 + 22`` bytes, which is the window zipfile searches (one byte more than the
    longest possible comment), asked for once.
-2. Central directory (CD): one span from the CD start (plus the ZIP64 end records when present)
+2. Central directory (CD) shortcut: wheels write ``*.dist-info/`` last, so the END of the CD,
+   which the first suffix nearly always holds, lists METADATA. When the held end of the CD
+   parses as a chain of entries that ends exactly where the CD ends, and one of them is this
+   wheel's METADATA, the locator skips the rest of the CD and asks only for the member (its CRC
+   and sizes come from that CD entry). This saves a round and the bytes of large directories.
+3. Otherwise the whole CD: one span from the CD start (plus the ZIP64 end records when present)
    up to the held tail. When the ZIP64 locator is not held yet, the span starts 76 bytes earlier
    than the 32-bit EOCD says so that a ZIP64 archive needs no extra round.
-3. Member: one span from the METADATA local header up to the next local header (or the CD start),
+4. Member: one span from the METADATA local header up to the next local header (or the CD start),
    minus the bytes already held.
 
 If zipfile still hits a gap (corrupt or unusual archives), that gap is the next span; after
@@ -174,6 +179,13 @@ class SparseFile:
             return None
         return ByteSpan(start=gaps[0][0], end=gaps[-1][1])
 
+    def run_start(self, end: int) -> int | None:
+        """Start of the held run of bytes that ends at or covers ``end - 1``; None if not held."""
+        i = bisect.bisect_right(self._starts, end - 1) - 1
+        if i >= 0 and self._starts[i] + len(self._chunks[i]) >= end:
+            return self._starts[i]
+        return None
+
     def peek(self, start: int, end: int) -> bytes:
         """Held bytes ``[start, end)`` without moving the position; ``_Missing`` if not held."""
         end = min(end, self.size)
@@ -253,6 +265,9 @@ class MetadataLocator:
         self._member: zipfile.ZipInfo | None = None
         self._metadata: bytes | None = None
         self._rounds = 0
+        #: METADATA's entry found in a partial central directory (the shortcut), if any.
+        self._entry: _CentralEntry | None = None
+        self._shortcut_tried = False
 
     # -- public API --------------------------------------------------------------------------
 
@@ -303,6 +318,8 @@ class MetadataLocator:
         bytes of a similar wheel would need no further round.
         """
         lowest = self._file.lowest_read
+        if self._entry is not None:
+            lowest = self._entry.header_offset
         return 0 if lowest is None else self._file.size - lowest
 
     @property
@@ -316,9 +333,16 @@ class MetadataLocator:
         if self._metadata is not None:
             return None
         try:
+            if self._entry is not None:
+                return self._advance_entry(self._entry)
             if self._zip is None:
                 span = self._plan_directory()
                 if span is not None:
+                    if not self._shortcut_tried:
+                        self._shortcut_tried = True
+                        self._entry = self._entry_from_partial_directory()
+                        if self._entry is not None:
+                            return self._advance_entry(self._entry)
                     return span
                 self._zip = zipfile.ZipFile(self._file)
             if self._member is None:
@@ -344,6 +368,103 @@ class MetadataLocator:
             raise WheelError(self.filename, f"truncated compressed METADATA: {exc}") from exc
         except (struct.error, ValueError, OSError, OverflowError, LookupError) as exc:
             raise WheelError(self.filename, f"corrupt zip: {exc}") from exc
+        return None
+
+    # -- the partial central directory shortcut --------------------------------------------
+
+    def _entry_from_partial_directory(self) -> _CentralEntry | None:
+        """METADATA's CD entry if the held end of the CD lists it; None to read the whole CD.
+
+        Only used when the EOCD states the CD's offset and size (no ZIP64 saturation). The held
+        bytes before the CD's end are scanned for entry signatures; the earliest one from which
+        entries chain exactly to the CD's end is taken as a real entry boundary.
+        """
+        f = self._file
+        eocd = self._find_eocd()
+        if isinstance(eocd, ByteSpan):
+            return None
+        fields = _EOCD.unpack(f.peek(eocd, eocd + _EOCD.size))
+        cd_size, cd_offset = fields[5], fields[6]
+        if _SATURATED_32 in (cd_size, cd_offset) or fields[3] == 0xFFFF:
+            return None
+        cd_end = cd_offset + cd_size
+        if cd_end != eocd or cd_end > f.size:
+            return None  # data before the archive, or ZIP64 records: take the general path
+        run = f.run_start(cd_end)
+        if run is None:
+            return None
+        first = max(run, cd_offset)
+        region = f.peek(first, cd_end)
+        entries: list[_CentralEntry] | None = None
+        position = region.find(_CD_SIG)
+        tries = 0
+        while position >= 0 and tries < _MAX_CHAIN_STARTS:
+            tries += 1
+            entries = _chain(region, position, first)
+            if entries is not None:
+                break
+            position = region.find(_CD_SIG, position + 1)
+        if not entries:
+            return None
+        matches = [e for e in entries if self._is_metadata(e.name)]
+        if len(matches) != 1:
+            return None  # not listed in the held part, or ambiguous: read the whole CD
+        entry = matches[0]
+        if (
+            _SATURATED_32 in (entry.compressed_size, entry.file_size, entry.header_offset)
+            or entry.header_offset >= cd_offset
+            or entry.flags & 0x1
+            or entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        ):
+            return None
+        later = [e.header_offset for e in entries if e.header_offset > entry.header_offset]
+        end = min([*later, cd_offset])
+        minimum = entry.header_offset + _LOCAL.size + len(entry.raw_name) + entry.compressed_size
+        entry.span_end = max(end, min(minimum, cd_offset))
+        return entry
+
+    def _advance_entry(self, entry: _CentralEntry) -> ByteSpan | None:
+        """Fetch and read the member described by ``entry``; None once METADATA is read."""
+        f = self._file
+        header = entry.header_offset
+        gap = f.missing(header, entry.span_end)
+        if gap is not None:
+            return gap
+        local = _LOCAL.unpack(f.peek(header, header + _LOCAL.size))
+        if local[0] != _LOCAL_SIG:
+            raise WheelError(self.filename, f"bad local header for {entry.name}")
+        name_length, extra_length = local[9], local[10]
+        start = header + _LOCAL.size + name_length + extra_length
+        end = start + entry.compressed_size
+        if end > f.size:
+            raise WheelError(self.filename, f"{entry.name} runs past the end of the file")
+        if f.peek(header + _LOCAL.size, header + _LOCAL.size + name_length) != entry.raw_name:
+            raise WheelError(self.filename, f"local header name differs from {entry.name}")
+        gap = f.missing(header, end)
+        if gap is not None:
+            return gap
+        cap = self._max_size
+        if entry.file_size > cap:
+            raise WheelError(
+                self.filename,
+                f"METADATA larger than {_size_text(cap)} ({entry.file_size} bytes declared)",
+            )
+        raw = f.peek(start, end)
+        if entry.method == zipfile.ZIP_STORED:
+            data = raw
+        else:
+            inflater = zlib.decompressobj(-15)
+            data = inflater.decompress(raw, cap + 1)
+            if len(data) > cap:
+                raise WheelError(self.filename, f"METADATA larger than {_size_text(cap)}")
+        if len(data) != entry.file_size:
+            raise WheelError(
+                self.filename,
+                f"METADATA has {len(data)} bytes but its header declares {entry.file_size}",
+            )
+        if zlib.crc32(data) != entry.crc:
+            raise WheelError(self.filename, f"corrupt zip: bad CRC-32 for {entry.name}")
+        self._metadata = data
         return None
 
     def _find_eocd(self) -> int | ByteSpan:
@@ -443,6 +564,56 @@ class MetadataLocator:
                 f"METADATA has {len(data)} bytes but its header declares {info.file_size}",
             )
         return data
+
+
+_CD_SIG = b"PK\x01\x02"
+_CD = struct.Struct("<4s6H3L5H2L")
+_LOCAL = struct.Struct("<4s5H3L2H")
+_LOCAL_SIG = b"PK\x03\x04"
+#: Candidate entry boundaries tried when parsing a partial central directory.
+_MAX_CHAIN_STARTS = 64
+
+
+@dataclass(kw_only=True, slots=True)
+class _CentralEntry:
+    """The fields of one central directory entry that reading its member needs."""
+
+    name: str
+    raw_name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed_size: int
+    file_size: int
+    header_offset: int
+    #: Where the member's bytes are assumed to end (next local header or the CD start).
+    span_end: int = 0
+
+
+def _chain(region: bytes, position: int, base: int) -> list[_CentralEntry] | None:
+    """Entries from ``region[position:]`` if they chain exactly to the region's end."""
+    entries: list[_CentralEntry] = []
+    while position < len(region):
+        if position + _CD.size > len(region) or region[position : position + 4] != _CD_SIG:
+            return None
+        fields = _CD.unpack_from(region, position)
+        flags, method = fields[3], fields[4]
+        crc, compressed, size = fields[7], fields[8], fields[9]
+        name_length, extra_length, comment_length = fields[10], fields[11], fields[12]
+        header_offset = fields[16]
+        name_end = position + _CD.size + name_length
+        if name_end > len(region):
+            return None
+        raw = region[position + _CD.size : name_end]
+        name = raw.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
+        entries.append(
+            _CentralEntry(
+                name=name, raw_name=raw, flags=flags, method=method, crc=crc,
+                compressed_size=compressed, file_size=size, header_offset=header_offset,
+            )
+        )
+        position = name_end + extra_length + comment_length
+    return entries if position == len(region) else None
 
 
 class _WholeFile:

@@ -86,7 +86,7 @@ class FetchOptions:
     #: First backoff in seconds (doubles each attempt; Retry-After is honoured up to 10 s).
     backoff: float = 0.25
     #: The first suffix request when nothing was learned for the project.
-    initial_tail: int = 32 * KiB
+    initial_tail: int = 24 * KiB
     #: Extra bytes asked before the central directory when it must be fetched, to catch METADATA.
     learned_margin: float = 0.25
     #: Largest whole file read (a 200 answer to a range, or a full download).
@@ -208,14 +208,16 @@ class Fetcher:
 
     def submit_page(self, index_url: str, name: str) -> Future[ProjectPage | None]:
         url = project_url(index_url, name)
-        return self._submit(("page", url), lambda: self._fetch_page(url, name))
+        return self._submit(("page", url), lambda: self._again(lambda: self._fetch_page(url, name)))
 
     def metadata(self, file: IndexFile) -> FetchedMetadata:
         """Core metadata of ``file`` (a wheel, or any file whose ``.metadata`` is served)."""
         return self.submit_metadata(file).result()
 
     def submit_metadata(self, file: IndexFile) -> Future[FetchedMetadata]:
-        return self._submit(("metadata", file.url), lambda: self._fetch_metadata(file))
+        return self._submit(
+            ("metadata", file.url), lambda: self._again(lambda: self._fetch_metadata(file))
+        )
 
     # -- memo and executor --------------------------------------------------------------------
 
@@ -509,6 +511,8 @@ class Fetcher:
         exchange = _Exchange(response=response, url=url, category=category)
         try:
             yield exchange
+        except httpx.TransportError as exc:
+            raise _Interrupted(url, _describe(exc)) from None
         except httpx.HTTPError as exc:
             raise FetchError(url, _describe(exc)) from None
         finally:
@@ -516,6 +520,20 @@ class Fetcher:
             self._record(exchange.category, url, status=response.status_code,
                          nbytes=response.num_bytes_downloaded, headers=headers,
                          started=started, spent=spent)
+
+    def _again(self, operation: Callable[[], _T]) -> _T:
+        """Run ``operation``; when a body was cut off (reset, truncated, timed out while
+        reading), run it again, at most ``retries`` more times, with backoff."""
+        attempt = 0
+        while True:
+            try:
+                return operation()
+            except _Interrupted as exc:
+                if attempt >= self.options.retries:
+                    raise FetchError(exc.url, exc.reason) from None
+                attempt += 1
+                logger.debug("retrying after %s", exc)
+                time.sleep(self._backoff(attempt, None))
 
     def _record(
         self,
@@ -624,6 +642,10 @@ class _Exchange:
             if seen > cap:
                 raise FetchError(self.url, f"body is over the {cap}-byte cap")
             yield chunk
+
+
+class _Interrupted(FetchError):
+    """A body cut off by the transport; :meth:`Fetcher._again` retries the operation."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

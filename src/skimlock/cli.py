@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -158,7 +158,9 @@ def _cmd_lock(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_resolve(args: argparse.Namespace, console: Console) -> int:
     resolution, stats, _inputs, elapsed = _resolve(args, console)
-    installed = _installed() if resolution.target.is_running else None
+    installed = (
+        _installed() if resolution.target.is_running and not args.ignore_installed else None
+    )
     if args.report:
         report = output.build_report(resolution, installed=installed)
         text = json.dumps(report, indent=2, sort_keys=False) + "\n"
@@ -243,12 +245,15 @@ def _resolve(
     progress = _Progress(stats, target)
     started = time.monotonic()
     trusted = frozenset(args.trusted_host or ()) | frozenset(inputs.trusted_hosts)
-    with Fetcher(
-        make_client(timeout=args.timeout),
-        stats=stats,
-        options=FetchOptions(trusted_hosts=trusted),
-        on_event=progress.event,
-    ) as fetcher:
+    with (
+        make_client(timeout=args.timeout) as client,
+        Fetcher(
+            client,
+            stats=stats,
+            options=FetchOptions(trusted_hosts=trusted),
+            on_event=progress.event,
+        ) as fetcher,
+    ):
         live = (
             Live(progress, console=console, refresh_per_second=8, transient=True)
             if console.is_terminal and args.quiet == 0 else contextlib.nullcontext()
@@ -357,9 +362,15 @@ def _indexes(args: argparse.Namespace, inputs: Inputs | None = None) -> list[str
     return list(dict.fromkeys([first, *extra]))
 
 
-def _fetcher(args: argparse.Namespace, stats: Stats) -> Fetcher:
+@contextlib.contextmanager
+def _fetcher(args: argparse.Namespace, stats: Stats) -> Iterator[Fetcher]:
+    """A fetcher over a client of its own; both are closed when the block exits."""
     options = FetchOptions(trusted_hosts=frozenset(args.trusted_host or ()))
-    return Fetcher(make_client(timeout=args.timeout), stats=stats, options=options)
+    with (
+        make_client(timeout=args.timeout) as client,
+        Fetcher(client, stats=stats, options=options) as fetcher,
+    ):
+        yield fetcher
 
 
 def _setup_logging(console: Console, level: int) -> None:
@@ -443,6 +454,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_inputs(res)
     res.add_argument("--report", metavar="FILE",
                      help="write pip's installation report (JSON, version 1); - = stdout")
+    res.add_argument("--ignore-installed", action="store_true",
+                     help="report every package as to be installed, whatever is installed")
     _add_common(res)
     res.set_defaults(func=_cmd_resolve)
     return parser

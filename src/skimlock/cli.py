@@ -70,11 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args, console)
         return result
     except SkimlockError as exc:
-        console.print(f"error: {exc}", markup=False, style="bold red")
+        console.print(f"error: {exc}", markup=False, style="bold red", soft_wrap=True)
         _finish(args, console, args.run_stats.summary(), detail="failed", failed=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        console.print("interrupted", style="red")
+        console.print("interrupted", style="red", soft_wrap=True)
         return 130
 
 
@@ -333,16 +333,17 @@ def _finish(
             except SkimlockError as exc:
                 if not failed:
                     raise
-                console.print(f"error: {exc}", markup=False, style="bold red")
+                console.print(f"error: {exc}", markup=False, style="bold red", soft_wrap=True)
     if args.verbose - args.quiet >= 0:
-        console.print(f"{detail}: {summary.line()}", markup=False)
+        console.print(f"{detail}: {summary.line()}", markup=False, soft_wrap=True)
 
 
 def _requirement(text: str) -> Requirement:
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
-        raise InputError(f"invalid requirement {text!r}: {exc}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else "cannot be parsed"
+        raise InputError(f"invalid requirement {text!r}: {reason}") from None
 
 
 def _target(args: argparse.Namespace) -> Target:

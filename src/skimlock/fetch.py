@@ -27,6 +27,7 @@ size from ``Content-Range: bytes */N``.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
 import re
@@ -70,7 +71,6 @@ _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.I
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Statuses with which servers refuse a suffix range they do not support.
 _SUFFIX_REFUSED = frozenset({400, 403, 404, 405, 416, 501})
-_LOOPBACK = ("localhost", "127.", "::1", "[::1]")
 #: Largest project page read (numpy's is 1.6 MB as HTML).
 _MAX_PAGE = 64 * MiB
 
@@ -331,6 +331,9 @@ class Fetcher:
         guess = self._tail_guess(project, file.size)
         total = file.size
         first: _Partial | _Refused | _Whole | None = None
+        #: The suffix request was refused: the host is marked once an absolute range works
+        #: (a 404 may only mean that this file is missing).
+        suspect_suffix = False
         if caps.suffix is not False:
             first = self._range(file, spent, suffix=guess)
             if isinstance(first, _Refused):
@@ -339,7 +342,7 @@ class Fetcher:
                 if first.status == 416:
                     total = first.total or total  # e.g. a suffix longer than the file
                 else:
-                    self._mark(file.url, suffix=False)
+                    suspect_suffix = True
                 first = None
         if first is None:
             # No suffix ranges here: learn the size, then ask for an absolute tail.
@@ -357,6 +360,8 @@ class Fetcher:
             if isinstance(first, _Refused):
                 self._mark(file.url, ranges=False)
                 return None
+            if suspect_suffix and isinstance(first, _Partial):
+                self._mark(file.url, suffix=False)
         if isinstance(first, _Whole):
             return first.metadata, Category.FULL_DOWNLOAD, first.size
         assert isinstance(first, _Partial)  # every _Refused was handled above
@@ -488,7 +493,10 @@ class Fetcher:
         attempt = 0
         while True:
             started = time.monotonic()
-            request = self.client.build_request(method, url, headers=headers)
+            try:
+                request = self.client.build_request(method, url, headers=headers)
+            except (httpx.InvalidURL, ValueError) as exc:
+                raise FetchError(url, f"invalid URL ({exc})") from None
             try:
                 response = self.client.send(request, stream=True, follow_redirects=True)
             except httpx.HTTPError as exc:
@@ -594,18 +602,21 @@ class Fetcher:
                 caps.ranges = ranges
 
     def _check_secure(self, url: str) -> None:
-        parts = urlsplit(url)
+        """Refuse plain HTTP unless the host is loopback or trusted; refuse other schemes."""
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            port = parts.port
+        except ValueError as exc:
+            raise FetchError(url, f"invalid URL ({exc})") from None
         if parts.scheme == "https":
             return
-        host = parts.hostname or ""
-        if parts.scheme == "http" and (
-            host.startswith(_LOOPBACK) or host in self.options.trusted_hosts
-            or parts.netloc in self.options.trusted_hosts
-        ):
+        if parts.scheme != "http":
+            raise FetchError(url, f"unsupported URL scheme {parts.scheme!r}")
+        trusted = self.options.trusted_hosts
+        if _is_loopback(host) or host in trusted or f"{host}:{port}" in trusted:
             return
-        if parts.scheme == "http":
-            raise InsecureIndexError(url, host)
-        raise FetchError(url, f"unsupported URL scheme {parts.scheme!r}")
+        raise InsecureIndexError(url, host)
 
     def _warn_once(self, key: str, message: str) -> None:
         with self._lock:
@@ -671,6 +682,15 @@ def _verify(url: str, data: bytes, hashes: Mapping[str, str], *, required: bool)
         checked += 1
     if required and not checked:
         raise SkimlockError(f"no supported hash to verify {redact(url)}")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _supported(name: str) -> bool:

@@ -13,6 +13,10 @@ candidate is chosen its dependencies are prefetched (pages, then the metadata of
 candidate) through the fetch layer's futures, so wall time follows the depth of the graph rather
 than the number of projects.
 
+A requirement pinning one version (``==1.0``, ``===1.0``, also through a constraint) may select a
+yanked release (PEP 592). A dependency that no index has gives no candidates, so the resolver
+backtracks to a version without it; a root requirement for such a project is an error at once.
+
 Preference order (:meth:`Provider.get_preference`, lower first):
 
 1. the Python requirement (it is decided already and rejects candidates early);
@@ -33,7 +37,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.markers import Marker
+from packaging.markers import Marker, UndefinedComparison
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -148,7 +152,11 @@ class Indexes:
             result.set_result(_merged(found) if found else None)
             return
         index_url = self.urls[position]
-        page_future = self.fetcher.submit_page(index_url, name)
+        try:
+            page_future = self.fetcher.submit_page(index_url, name)
+        except Exception as exc:  # e.g. the fetcher was closed: fail the lookup, never hang
+            result.set_exception(exc)
+            return
 
         def done(page_future: Future[Any]) -> None:
             try:
@@ -156,12 +164,16 @@ class Indexes:
             except BaseException as exc:  # delivered to whoever waits on the result
                 result.set_exception(exc)
                 return
-            if page is not None:
-                found.append(ProjectFiles(page, index_url=index_url))
-                if not self.merge:
-                    result.set_result(found[0])
-                    return
-            self._lookup(name, position + 1, result, found)
+            try:
+                if page is not None:
+                    found.append(ProjectFiles(page, index_url=index_url))
+                    if not self.merge:
+                        result.set_result(found[0])
+                        return
+                self._lookup(name, position + 1, result, found)
+            except Exception as exc:
+                if not result.done():
+                    result.set_exception(exc)
 
         page_future.add_done_callback(done)
 
@@ -322,7 +334,13 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 )
         active: list[str | None] = [*sorted(candidate.extras)] if candidate.extras else [None]
         for requirement in meta.requires_dist or ():
-            if not self._active(requirement.marker, active, bool(candidate.extras)):
+            try:
+                needed = self._active(requirement.marker, active, bool(candidate.extras))
+            except UndefinedComparison as exc:
+                raise InvalidMetadataError(
+                    fetched.file.filename, f"Requires-Dist {str(requirement)!r}: {exc}"
+                ) from None
+            if not needed:
                 continue
             yield _to_req(requirement, fetched.file.filename)
 
@@ -394,12 +412,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                     ),
                     None,
                 )
-            except Exception:  # a guess only; find_matches reports real problems
+                if best is not None and (best.metadata_file.is_wheel
+                                         or best.metadata_file.core_metadata is not None):
+                    self.fetcher.submit_metadata(best.metadata_file)
+            except Exception:  # a guess only (the run may even be over); find_matches reports
                 logger.debug("prefetch of %s skipped", req.name, exc_info=True)
-                return
-            if best is not None and (best.metadata_file.is_wheel
-                                     or best.metadata_file.core_metadata is not None):
-                self.fetcher.submit_metadata(best.metadata_file)
 
         future.add_done_callback(then)
 

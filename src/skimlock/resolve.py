@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from packaging.markers import UndefinedComparison
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -19,7 +20,7 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.structs import RequirementInformation
 
 from .candidates import BinaryPolicy
-from .errors import ResolutionError
+from .errors import InputError, ResolutionError
 from .fetch import Fetcher
 from .inputs import InputRequirement, Inputs
 from .provider import PYTHON, Identifier, Indexes, Provider, Req, ResolverCandidate
@@ -103,10 +104,18 @@ def resolve(
     )
 
 
+def _holds(item: InputRequirement, target: Target) -> bool:
+    """Does the marker of an input requirement hold for ``target``?"""
+    try:
+        return target.evaluate(item.requirement.marker)
+    except UndefinedComparison as exc:
+        raise InputError(f"{item.requirement}: {exc}", source=item.source) from None
+
+
 def _roots(requirements: Iterable[InputRequirement], target: Target) -> Iterable[Req]:
     for item in requirements:
         req = item.requirement
-        if not target.evaluate(req.marker):
+        if not _holds(item, target):
             logger.info("skipping %s (%s): marker is false for the target", req, item.source)
             continue
         yield Req(
@@ -123,7 +132,7 @@ def _constraints(
     merged: dict[NormalizedName, SpecifierSet] = {}
     for item in constraints:
         req = item.requirement
-        if target.evaluate(req.marker):
+        if _holds(item, target):
             name = canonicalize_name(req.name)
             merged[name] = merged.get(name, SpecifierSet()) & req.specifier
     return merged

@@ -193,19 +193,29 @@ class GzipRanges:
 
 class RefuseSuffixRanges:
     """Answer ``Range: bytes=-N`` on selected requests with ``status`` (501 like some CDNs, 404
-    like Nexus); absolute ranges (``bytes=A-B``) and plain GETs pass through."""
+    like Nexus) and ``headers``; absolute ranges (``bytes=A-B``) and plain GETs pass through."""
 
-    def __init__(self, app: ASGIApp, *, when: When = is_file, status: int = 501) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        when: When = is_file,
+        status: int = 501,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.app = app
         self.when = when
         self.status = status
+        self.headers = dict(headers or {})
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         value = _header(scope, b"range") if _selected(scope, self.when) else None
         if value is None or not _SUFFIX_RANGE.match(value):
             await self.app(scope, receive, send)
             return
-        response = Response(b"suffix ranges are not supported", status_code=self.status)
+        response = Response(
+            b"suffix ranges are not supported", status_code=self.status, headers=self.headers
+        )
         await response(scope, receive, send)
 
 

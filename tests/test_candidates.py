@@ -1,0 +1,304 @@
+"""Candidate selection from index data only (sans-I/O): pages are built by hand."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from skimlock.candidates import BinaryPolicy, Candidate, ProjectFiles
+from skimlock.provider import Req
+from skimlock.simple import IndexFile, ProjectPage
+from skimlock.target import Target
+
+INDEX = "https://one.example/simple/"
+LINUX = "manylinux_2_28_x86_64"
+
+
+@pytest.fixture(scope="module")
+def py312() -> Target:
+    return Target.from_options(python_version="3.12", platforms=[LINUX], implementation="cp")
+
+
+@pytest.fixture(scope="module")
+def py38() -> Target:
+    return Target.from_options(python_version="3.8", platforms=[LINUX], implementation="cp")
+
+
+def file(
+    filename: str,
+    *,
+    yanked: bool = False,
+    requires_python: str | None = None,
+    base: str = "https://files.example/",
+) -> IndexFile:
+    return IndexFile(
+        filename=filename,
+        url=base + filename,
+        hashes={"sha256": "0" * 64},
+        requires_python=requires_python,
+        yanked=yanked,
+        yanked_reason="bad" if yanked else None,
+    )
+
+
+def project(name: str, *files: IndexFile, index: str = INDEX) -> ProjectFiles:
+    page = ProjectPage(
+        name=canonicalize_name(name),
+        url=f"{index}{canonicalize_name(name)}/",
+        api_version="1.1",
+        files=files,
+    )
+    return ProjectFiles(page, index_url=index)
+
+
+def found(candidates: list[Candidate]) -> list[tuple[str, list[str]]]:
+    return [(str(c.version), [f.filename for f in c.files]) for c in candidates]
+
+
+def versions(files: ProjectFiles, target: Target, **kwargs: object) -> list[str]:
+    return [str(c.version) for c in files.candidates(target, **kwargs)]  # type: ignore[arg-type]
+
+
+# --- wheel tags and order ------------------------------------------------------------------------
+
+
+def test_tags_filter_and_order_best_wheel_first(py312: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-1.0.tar.gz"),
+        file("foo-1.0-py3-none-any.whl"),
+        file("foo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"),
+        file("foo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"),
+        file("foo-1.0-cp312-cp312-win_amd64.whl"),
+        file("foo-1.0-cp312-abi3-manylinux_2_17_x86_64.whl"),
+        file("foo-2.0-cp312-cp312-win_amd64.whl"),
+        file("foo-1.5.tar.gz"),
+    )
+    assert files.versions == (Version("2.0"), Version("1.5"), Version("1.0"))
+    assert found(list(files.candidates(py312))) == [
+        ("1.5", ["foo-1.5.tar.gz"]),
+        (
+            "1.0",
+            [
+                "foo-1.0-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                "foo-1.0-cp312-abi3-manylinux_2_17_x86_64.whl",
+                "foo-1.0-py3-none-any.whl",
+                "foo-1.0.tar.gz",
+            ],
+        ),
+    ]
+    best = next(files.candidates(py312, specifier=SpecifierSet("<1.5")))
+    assert best.metadata_file.filename.startswith("foo-1.0-cp312-cp312-manylinux")
+    assert best.index_url == INDEX
+
+
+def test_abi3_and_target_python(py38: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl"),
+        file("foo-1.0-cp37-abi3-manylinux_2_17_x86_64.whl"),
+        file("foo-1.0-cp39-abi3-manylinux_2_17_x86_64.whl"),
+    )
+    assert found(list(files.candidates(py38))) == [
+        ("1.0", ["foo-1.0-cp37-abi3-manylinux_2_17_x86_64.whl"])
+    ]
+
+
+def test_newer_manylinux_than_the_target_is_skipped(py312: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-2.0-cp312-cp312-manylinux_2_34_x86_64.whl"),
+        file("foo-1.0-cp312-cp312-manylinux_2_28_x86_64.whl"),
+    )
+    assert versions(files, py312) == ["1.0"]
+
+
+# --- Requires-Python of the file ----------------------------------------------------------------
+
+
+def test_file_requires_python(py312: Target, py38: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-3.0-py3-none-any.whl", requires_python=">=3.13"),
+        file("foo-2.0-py3-none-any.whl", requires_python=">=3.9"),
+        file("foo-1.0-py3-none-any.whl", requires_python=">=3.6, <3.9"),
+        file("foo-0.5-py3-none-any.whl", requires_python="not a specifier"),
+    )
+    assert versions(files, py312) == ["2.0", "0.5"]
+    assert versions(files, py38) == ["1.0", "0.5"]
+
+
+def test_requires_python_x_y_target_is_x_y_0() -> None:
+    target = Target.from_options(python_version="3.11", platforms=[LINUX])
+    files = project("foo", file("foo-1.0-py3-none-any.whl", requires_python=">=3.11.4"))
+    assert versions(files, target) == []
+
+
+# --- PEP 592 yanking -----------------------------------------------------------------------------
+
+
+def test_yanked_only_when_pinned(py312: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-2.0-py3-none-any.whl", yanked=True),
+        file("foo-1.0-py3-none-any.whl"),
+    )
+    assert versions(files, py312) == ["1.0"]
+    assert versions(files, py312, specifier=SpecifierSet("==2.0")) == []
+    pinned = list(files.candidates(py312, specifier=SpecifierSet("==2.0"), pinned=True))
+    assert [str(c.version) for c in pinned] == ["2.0"]
+    assert pinned[0].yanked
+
+
+def test_yanked_file_next_to_a_good_one_is_never_used(py312: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-1.0-cp312-cp312-manylinux_2_17_x86_64.whl", yanked=True),
+        file("foo-1.0-py3-none-any.whl"),
+    )
+    for pinned in (False, True):
+        (candidate,) = files.candidates(py312, pinned=pinned)
+        assert [f.filename for f in candidate.files] == ["foo-1.0-py3-none-any.whl"]
+        assert not candidate.yanked
+
+
+@pytest.mark.parametrize(
+    ("specifier", "pinned"),
+    [("==1.0", True), ("===1.0", True), (">=1,==1.0", True), ("==1.*", False), (">=1", False),
+     ("~=1.0", False), ("!=1.0", False)],
+)
+def test_what_pins_a_version(specifier: str, pinned: bool) -> None:
+    req = Req(name=canonicalize_name("foo"), specifier=SpecifierSet(specifier))
+    assert req.pinned is pinned
+
+
+# --- pre-releases --------------------------------------------------------------------------------
+
+
+def test_prereleases_follow_pep_440(py312: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-2.0b1-py3-none-any.whl"),
+        file("foo-1.0-py3-none-any.whl"),
+        file("foo-1.0rc1-py3-none-any.whl"),
+    )
+    assert versions(files, py312) == ["1.0"]
+    assert versions(files, py312, prereleases=True) == ["2.0b1", "1.0", "1.0rc1"]
+    # The specifier names a pre-release: pre-releases are allowed.
+    assert versions(files, py312, specifier=SpecifierSet(">=2.0b1")) == ["2.0b1"]
+    assert versions(files, py312, specifier=SpecifierSet(">=1.0rc1")) == ["2.0b1", "1.0",
+                                                                          "1.0rc1"]
+    # Nothing final satisfies: the pre-releases that do are used.
+    assert versions(files, py312, specifier=SpecifierSet(">1.0")) == ["2.0b1"]
+    assert versions(files, py312, specifier=SpecifierSet(">1.0"), prereleases=False) == []
+
+
+def test_only_prereleases_exist(py312: Target) -> None:
+    files = project("foo", file("foo-1.0a2-py3-none-any.whl"), file("foo-1.0a1-py3-none-any.whl"))
+    assert versions(files, py312) == ["1.0a2", "1.0a1"]
+    assert versions(files, py312, prereleases=False) == []
+
+
+def test_prerelease_when_no_final_release_suits_the_target(py312: Target) -> None:
+    files = project(
+        "foo",
+        file("foo-2.0rc1-py3-none-any.whl"),
+        file("foo-1.0-cp312-cp312-win_amd64.whl"),
+        file("foo-0.9-py3-none-any.whl", yanked=True),
+    )
+    assert versions(files, py312) == ["2.0rc1"]
+    # A final release that is usable wins over the pre-release fallback.
+    usable = project(
+        "foo", file("foo-2.0rc1-py3-none-any.whl"), file("foo-0.1-py3-none-any.whl")
+    )
+    assert versions(usable, py312) == ["0.1"]
+
+
+# --- --only-binary / --no-binary -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected"),
+    [
+        (BinaryPolicy(), ["foo-1.0-py3-none-any.whl", "foo-1.0.tar.gz"]),
+        (BinaryPolicy(only_binary=frozenset({"foo"})), ["foo-1.0-py3-none-any.whl"]),
+        (BinaryPolicy(only_binary=frozenset({":all:"})), ["foo-1.0-py3-none-any.whl"]),
+        (BinaryPolicy(only_binary=frozenset({"bar"})), ["foo-1.0-py3-none-any.whl",
+                                                        "foo-1.0.tar.gz"]),
+        (BinaryPolicy(no_binary=frozenset({"foo"})), ["foo-1.0.tar.gz"]),
+        (BinaryPolicy(no_binary=frozenset({":all:"})), ["foo-1.0.tar.gz"]),
+        (BinaryPolicy(no_binary=frozenset({":all:"}), only_binary=frozenset({"foo"})),
+         ["foo-1.0-py3-none-any.whl"]),
+        (BinaryPolicy(only_binary=frozenset({":all:"}), no_binary=frozenset({"foo"})),
+         ["foo-1.0.tar.gz"]),
+    ],
+)
+def test_binary_policy(py312: Target, policy: BinaryPolicy, expected: list[str]) -> None:
+    files = project("foo", file("foo-1.0-py3-none-any.whl"), file("foo-1.0.tar.gz"),
+                    file("foo-0.5.tar.gz"))
+    first = next(files.candidates(py312, binary=policy))
+    assert [f.filename for f in first.files] == expected
+
+
+def test_only_binary_skips_sdist_only_versions(py312: Target) -> None:
+    files = project("foo", file("foo-2.0.tar.gz"), file("foo-1.0-py3-none-any.whl"))
+    policy = BinaryPolicy(only_binary=frozenset({":all:"}))
+    assert versions(files, py312, binary=policy) == ["1.0"]
+
+
+# --- malformed entries ---------------------------------------------------------------------------
+
+
+def test_invalid_filenames_are_skipped(py312: Target) -> None:
+    files = project(
+        "foo-bar",
+        file("foo_bar-1.0.whl"),  # too few parts
+        file("foo_bar-notaversion-py3-none-any.whl"),
+        file("foo_bar-2.0-py3-none.whl"),
+        file("other-3.0-py3-none-any.whl"),  # another project's wheel
+        file("other-3.0.tar.gz"),
+        file("foo_bar-4.0.exe"),
+        file("foo_bar-4.0.tar.bz2"),
+        file("foo_bar-5.0-py3-none-any.whl.metadata"),
+        file("foo_bar-1!x-py3-none-any.whl"),
+        file("Foo.Bar-1.0.tar.gz"),  # a legacy spelling: still this project
+        file("foo_bar-1.0-py3-none-any.whl"),
+    )
+    assert found(list(files.candidates(py312))) == [
+        ("1.0", ["foo_bar-1.0-py3-none-any.whl", "Foo.Bar-1.0.tar.gz"])
+    ]
+    assert Version("4.0") not in files.versions
+
+
+# --- --index-strategy merge ----------------------------------------------------------------------
+
+
+def test_merge_of_two_indexes(py312: Target) -> None:
+    second = "https://two.example/simple/"
+    one = project(
+        "foo",
+        file("foo-1.0-py3-none-any.whl"),
+        file("foo-1.0.tar.gz"),
+        index=INDEX,
+    )
+    two = project(
+        "foo",
+        file("foo-1.0-py3-none-any.whl", base="https://mirror.example/"),
+        file("foo-2.0-py3-none-any.whl", base="https://mirror.example/"),
+        index=second,
+    )
+    merged = ProjectFiles.merge([one, two])
+    assert merged.versions == (Version("2.0"), Version("1.0"))
+    newest, older = merged.candidates(py312)
+    assert (newest.version, newest.index_url) == (Version("2.0"), second)
+    assert (older.version, older.index_url) == (Version("1.0"), INDEX)
+    # A filename listed by both indexes is taken from the first.
+    assert [f.url for f in older.files] == [
+        "https://files.example/foo-1.0-py3-none-any.whl",
+        "https://files.example/foo-1.0.tar.gz",
+    ]
+    # Merging leaves the inputs alone.
+    assert one.versions == (Version("1.0"),)
+    assert [str(c.version) for c in one.candidates(py312)] == ["1.0"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -204,6 +203,8 @@ def _status(name: str, version: Version, installed: dict[NormalizedName, Version
 
 
 def _installed() -> dict[NormalizedName, Version]:
+    import importlib.metadata  # only `resolve` needs it; it costs 40 ms to import
+
     found: dict[NormalizedName, Version] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]

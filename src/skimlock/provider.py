@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,9 +205,12 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self.binary = binary or BinaryPolicy()
         self.pre = pre
         self.requested = frozenset(requested)
-        self.prefetch = prefetch
+        self.prefetching = prefetch
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
         self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}
+        self._prefetch_lock = threading.Lock()
+        self._version_counts: dict[tuple[str, str], int] = {}
+        self._prefetched: set[str] = set()
 
     # -- resolvelib protocol ------------------------------------------------------------------
 
@@ -292,10 +295,10 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             return []
         fetched = self.metadata(candidate.candidate)
         deps = list(self._dependencies(candidate, fetched))
-        if self.prefetch:
+        if self.prefetching:
             for dep in deps:
                 if dep.identifier != PYTHON:
-                    self._prefetch(dep)
+                    self.prefetch(dep)
         return deps
 
     # -- metadata and dependencies ------------------------------------------------------------
@@ -387,38 +390,79 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         if files is None:
             return 0
         spec = self._specifier(name, reqs)
-        return sum(1 for _ in spec.filter(files.versions, prereleases=True if self.pre else None))
+        key = (name, str(spec))
+        count = self._version_counts.get(key)
+        if count is None:
+            prereleases = True if self.pre else None
+            count = sum(1 for _ in spec.filter(files.versions, prereleases=prereleases))
+            self._version_counts[key] = count
+        return count
 
     # -- prefetch -----------------------------------------------------------------------------
 
-    def _prefetch(self, req: Req) -> None:
-        """Ask for ``req``'s page now and, once it is there, for its best candidate's metadata."""
-        future = self.indexes.submit(req.name)
+    def prefetch(self, req: Req) -> None:
+        """Start fetching what resolving ``req`` will probably need, without waiting for it.
 
-        def then(done: Future[ProjectFiles | None]) -> None:
-            if done.cancelled() or done.exception() is not None:
-                return
-            files = done.result()
-            if files is None:
-                return
-            try:
-                best = next(
-                    files.candidates(
-                        self.target,
-                        specifier=self._specifier(req.name, [req]),
-                        prereleases=True if self.pre else None,
-                        binary=self.binary,
-                        pinned=self._pinned(req.name, [req]),
-                    ),
-                    None,
-                )
-                if best is not None and (best.metadata_file.is_wheel
-                                         or best.metadata_file.core_metadata is not None):
-                    self.fetcher.submit_metadata(best.metadata_file)
-            except Exception:  # a guess only (the run may even be over); find_matches reports
-                logger.debug("prefetch of %s skipped", req.name, exc_info=True)
+        The page of ``req``'s project; once it arrives, the metadata of its best candidate;
+        once that arrives, the same for each of that candidate's dependencies (markers
+        evaluated for the target, no extras). Each project is prefetched once per run, so the
+        expansion stops. It is a guess: a candidate the resolver rejects costs its metadata.
+        """
+        if self._claim(req.name):
+            self.indexes.submit(req.name).add_done_callback(
+                lambda done: self._guard(req.name, lambda: self._prefetch_best(req, done))
+            )
 
-        future.add_done_callback(then)
+    def _claim(self, name: str) -> bool:
+        with self._prefetch_lock:
+            if name in self._prefetched:
+                return False
+            self._prefetched.add(name)
+            return True
+
+    def _prefetch_best(self, req: Req, done: Future[ProjectFiles | None]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        files = done.result()
+        if files is None:
+            return
+        best = next(
+            files.candidates(
+                self.target,
+                specifier=self._specifier(req.name, [req]),
+                prereleases=True if self.pre else None,
+                binary=self.binary,
+                pinned=self._pinned(req.name, [req]),
+            ),
+            None,
+        )
+        file = best.metadata_file if best is not None else None
+        if file is None or not (file.is_wheel or file.core_metadata is not None):
+            return
+        self.fetcher.submit_metadata(file).add_done_callback(
+            lambda meta: self._guard(req.name, lambda: self._prefetch_children(meta))
+        )
+
+    def _prefetch_children(self, done: Future[FetchedMetadata]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            return
+        fetched = done.result()
+        environment = self.target.environment(None)
+        for requirement in fetched.metadata.requires_dist or ():
+            if requirement.url or (
+                requirement.marker is not None and not requirement.marker.evaluate(environment)
+            ):
+                continue
+            self.prefetch(_to_req(requirement, fetched.file.filename))
+
+    @staticmethod
+    def _guard(name: str, work: Callable[[], None]) -> None:
+        """Run a prefetch step; a failure only means the guess is dropped (the resolver will
+        meet and report real problems itself, and the run may even be over)."""
+        try:
+            work()
+        except Exception:
+            logger.debug("prefetch of %s skipped", name, exc_info=True)
 
 
 def _pins(specifier: SpecifierSet) -> bool:

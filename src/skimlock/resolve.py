@@ -86,7 +86,7 @@ def resolve(
     )
     if options.prefetch:
         for root in roots:
-            indexes.submit(root.name)
+            provider.prefetch(root)
     resolver: Resolver[Req, ResolverCandidate, Identifier] = Resolver(provider, _Reporter(on_pin))
     try:
         result = resolver.resolve(roots, max_rounds=options.max_rounds)

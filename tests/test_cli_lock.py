@@ -205,8 +205,8 @@ def test_impossible_resolution_exits_1_and_keeps_the_old_lock(
     lines = err.splitlines()
     assert lines[:3] == [
         "error: the requirements cannot be satisfied together:",
-        "  cfb<1 required by cfa 1.0",
-        "  cfb>=1 required by cfc 1.0",
+        "  cfb<1 required by cfa 1.0 ← command line",
+        "  cfb>=1 required by cfc 1.0 ← command line",
     ]
     assert lines[3].startswith("  versions of cfb on the index: 1.0, 0.5")
     assert lines[4].startswith("failed: fetched "), "the bandwidth line follows a failure too"

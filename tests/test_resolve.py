@@ -248,6 +248,8 @@ def test_conflict_names_both_sides_and_the_versions(pep658: Server) -> None:
     assert "cfb<1 required by cfa 1.0" in message
     assert "cfb>=1 required by cfc 1.0" in message
     assert "versions of cfb on the index: 1.0, 0.5" in message
+    # The chain above the parent that asked, up to the input.
+    assert "cfb<1 required by cfa 1.0 ← command line" in message
     assert caught.value.exit_code == 1
 
 

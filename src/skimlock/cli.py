@@ -151,7 +151,8 @@ def _cmd_lock(args: argparse.Namespace, console: Console) -> int:
     _pins_table(console, resolution, installed=None)
     written = "" if destination == "-" else f"wrote {destination}; "
     _finish(args, console, stats.summary(),
-            detail=f"{written}{len(resolution.pins)} packages in {elapsed:.1f} s")
+            detail=f"{written}{len(resolution.pins)} packages for "
+            f"{resolution.target.describe()} in {elapsed:.1f} s")
     return 0
 
 

@@ -210,6 +210,10 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
+        #: The first candidate that asked for each project (for conflict explanations).
+        self.asked_by: dict[str, ResolverCandidate] = {}
+        #: Where each root requirement came from ("command line", "req.txt:3").
+        self.root_sources: dict[str, str] = {}
         self._prefetched: set[str] = set()
 
     # -- resolvelib protocol ------------------------------------------------------------------
@@ -295,6 +299,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             return []
         fetched = self.metadata(candidate.candidate)
         deps = list(self._dependencies(candidate, fetched))
+        for dep in deps:
+            self.asked_by.setdefault(dep.name, candidate)
         if self.prefetching:
             for dep in deps:
                 if dep.identifier != PYTHON:

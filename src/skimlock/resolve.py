@@ -84,6 +84,8 @@ def resolve(
         requested=[r.name for r in roots],
         prefetch=options.prefetch,
     )
+    for root in roots:
+        provider.root_sources.setdefault(root.name, root.source or "the input")
     if options.prefetch:
         for root in roots:
             provider.prefetch(root)
@@ -201,8 +203,9 @@ def _explain(
     names: list[str] = []
     for cause in causes:
         req, parent = cause.requirement, cause.parent
-        who = _asker(req, parent)
+        who = _asker(req, parent, provider)
         if req.identifier == PYTHON:
+            who = str(parent) if parent is not None else who
             line = f"  {who} requires Python {req.specifier}, but the target is {target.describe()}"
         else:
             line = f"  {req} required by {who}"
@@ -237,10 +240,27 @@ def _offer(name: str, provider: Provider, target: Target, limit: int = 12) -> st
     return f"  versions of {name} on the index: {', '.join(shown) or 'none'}{more}"
 
 
-def _asker(req: Req, parent: ResolverCandidate | None) -> str:
+def _asker(req: Req, parent: ResolverCandidate | None, provider: Provider) -> str:
+    """Who asked for ``req``, with the chain above it: ``b 1.0 ← a 2.0 ← command line``."""
     if parent is None:
         return req.source or "the input"
-    return str(parent)
+    chain = [str(parent)]
+    seen = {parent.name}
+    current = provider.asked_by.get(parent.name)
+    while current is not None and current.name not in seen and len(chain) < 6:
+        chain.append(str(current))
+        seen.add(current.name)
+        current = provider.asked_by.get(current.name)
+    if current is None:
+        root = provider.root_sources.get(_chain_name(chain[-1]))
+        if root:
+            chain.append(root)
+    return " ← ".join(chain)
+
+
+def _chain_name(text: str) -> str:
+    """The project name in ``str(candidate)`` (``name[extras] version``)."""
+    return text.split(" ", 1)[0].split("[", 1)[0]
 
 
 def root_requirements(inputs: Inputs) -> tuple[Requirement, ...]:

@@ -17,9 +17,22 @@ middleware             what it does to the selected requests
 ``RangeLiar``          answers a Range request with a different range than the one asked
 ``GzipRanges``         gzips the body of every 206 answer and says ``Content-Encoding: gzip``
 ``RefuseSuffixRanges`` refuses ``Range: bytes=-N`` with a status; absolute ranges still work
+``RefuseRanges``       refuses every Range request with a status; plain GETs still work
 ``FailFirst``          the first ``times`` selected requests get a status (503 by default)
-``Delay``              sleeps before handling (for client timeouts)
+``Delay``              sleeps before handling (for client timeouts); the first ``times`` only
+``IgnoreRanges``       drops Range from requests but still says ``Accept-Ranges: bytes``
+``BadContentRange``    replaces the Content-Range header of every 206 answer
+``HugeBody``           answers 200 with a streamed body of any size (never held in memory)
+``CutBody``            sends part of the body, then closes (FIN) or resets (RST) the connection,
+                       or stalls; the first ``times`` only
+``Redirect``           answers with a redirect to ``location(path)``
+``Rewrite``            serves the request as if it were for ``path(path)`` (aliases)
+``RequireAuth``        answers 401 unless the request carries the expected Authorization header
 =====================  ===========================================================================
+
+``CutBody`` needs the connection's transport, which only the outermost ASGI layer can reach:
+serve with :func:`serve_faulty`, which also puts a :class:`Switch` inside the request logger so
+one running server can take a different set of faults per test.
 """
 
 from __future__ import annotations
@@ -27,27 +40,45 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
-from collections.abc import Callable, Mapping
+import socket
+import struct
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from starlette.responses import FileResponse, Response
 
-from index.server import ASGIApp
+from index.server import ASGIApp, Format, Middleware, RequestLog, Server, build_app, run_asgi
+from index.tree import IndexTree
 
 __all__ = [
+    "BadContentRange",
+    "CutBody",
     "Delay",
+    "ExposeTransport",
     "FailFirst",
+    "FaultyServer",
     "GzipRanges",
+    "HugeBody",
+    "IgnoreRanges",
     "RangeLiar",
+    "RefuseRanges",
     "RefuseSuffixRanges",
+    "Redirect",
+    "RequireAuth",
     "Respond",
+    "Rewrite",
     "ServeFile",
+    "Switch",
     "When",
     "all_paths",
     "is_file",
     "path_endswith",
     "path_is",
+    "path_startswith",
+    "serve_faulty",
 ]
 
 Scope = dict[str, Any]
@@ -71,6 +102,11 @@ def path_is(*paths: str) -> When:
 def path_endswith(*suffixes: str) -> When:
     """Requests whose path ends with one of ``suffixes`` (e.g. ``.metadata``)."""
     return lambda path: path.endswith(suffixes)
+
+
+def path_startswith(*prefixes: str) -> When:
+    """Requests whose path starts with one of ``prefixes`` (e.g. ``/simple/``)."""
+    return lambda path: path.startswith(prefixes)
 
 
 def is_file(path: str) -> bool:
@@ -219,6 +255,19 @@ class RefuseSuffixRanges:
         await response(scope, receive, send)
 
 
+class RefuseRanges(RefuseSuffixRanges):
+    """Answer every Range request (absolute ones too) with ``status`` and ``headers``; plain
+    GETs pass through."""
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when) or _header(scope, b"range") is None:
+            await self.app(scope, receive, send)
+            return
+        response = Response(b"ranges are not supported", status_code=self.status,
+                            headers=self.headers)
+        await response(scope, receive, send)
+
+
 class FailFirst:
     """The first ``times`` selected requests get ``status`` (with ``headers``, e.g.
     Retry-After); later ones pass through. ``failed`` counts the failures sent."""
@@ -249,14 +298,358 @@ class FailFirst:
 
 
 class Delay:
-    """Sleep ``seconds`` before handling a selected request."""
+    """Sleep ``seconds`` before handling a selected request (only the first ``times`` selected
+    requests when ``times`` is given)."""
 
-    def __init__(self, app: ASGIApp, *, when: When, seconds: float) -> None:
+    def __init__(
+        self, app: ASGIApp, *, when: When, seconds: float, times: int | None = None
+    ) -> None:
         self.app = app
         self.when = when
         self.seconds = seconds
+        self.times = times
+        self.delayed = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if _selected(scope, self.when) and (self.times is None or self.delayed < self.times):
+            self.delayed += 1
+            await asyncio.sleep(self.seconds)
+        await self.app(scope, receive, send)
+
+
+class IgnoreRanges:
+    """Drop Range and If-Range from selected requests, but leave the response alone: starlette
+    still says ``Accept-Ranges: bytes`` and then sends the whole file with 200."""
+
+    def __init__(self, app: ASGIApp, *, when: When = is_file) -> None:
+        self.app = app
+        self.when = when
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if _selected(scope, self.when):
-            await asyncio.sleep(self.seconds)
+            headers = [
+                (k, v) for k, v in scope["headers"] if k.lower() not in (b"range", b"if-range")
+            ]
+            scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
+
+
+class BadContentRange:
+    """Replace the Content-Range header of every 206 answer to a selected request with
+    ``value`` (a string, or a function of the real header value)."""
+
+    def __init__(
+        self, app: ASGIApp, *, when: When = is_file, value: str | Callable[[str], str]
+    ) -> None:
+        self.app = app
+        self.when = when
+        self.value = value
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when):
+            await self.app(scope, receive, send)
+            return
+
+        async def lying_send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 206:
+                real = ""
+                kept = []
+                for key, val in message.get("headers", []):
+                    if key.lower() == b"content-range":
+                        real = val.decode("latin-1")
+                    else:
+                        kept.append((key, val))
+                value = self.value(real) if callable(self.value) else self.value
+                message = {**message, "headers": [*kept, (b"content-range", value.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, lying_send)
+
+
+async def _until_disconnect(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+class HugeBody:
+    """Answer selected requests with 200 and ``size`` bytes of zeros, streamed in ``chunk``-byte
+    pieces so the body never exists in memory. With ``declare`` the answer has a Content-Length,
+    else it is chunked. Sending stops as soon as the client goes away; ``sent`` counts the body
+    bytes handed to the server so far (a test can check that the client stopped early)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        when: When = is_file,
+        size: int,
+        declare: bool = True,
+        chunk: int = 256 * 1024,
+    ) -> None:
+        self.app = app
+        self.when = when
+        self.size = size
+        self.declare = declare
+        self.chunk = chunk
+        self.sent = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when):
+            await self.app(scope, receive, send)
+            return
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        headers = [(b"content-type", b"application/octet-stream")]
+        if self.declare:
+            headers.append((b"content-length", str(self.size).encode()))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            block = bytes(self.chunk)
+            remaining = self.size
+            while remaining > 0 and not watcher.done():
+                piece = block if remaining >= len(block) else block[:remaining]
+                remaining -= len(piece)
+                await send(
+                    {"type": "http.response.body", "body": piece, "more_body": remaining > 0}
+                )
+                self.sent += len(piece)
+                # uvicorn's send returns at once, unsent, once the client is gone: yield so
+                # the watcher can see the disconnect.
+                await asyncio.sleep(0)
+        finally:
+            watcher.cancel()
+
+
+#: Scope key under which :class:`ExposeTransport` puts the connection's asyncio transport.
+TRANSPORT_KEY = "index.transport"
+
+
+class ExposeTransport:
+    """The outermost layer (see :func:`serve_faulty`): put the connection's asyncio transport
+    into the scope, so inner faults can close or reset the connection. uvicorn's ``send`` is a
+    bound method of its request-response cycle, which holds the transport."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if scope["type"] == "http" and transport is not None:
+            scope = {**scope, TRANSPORT_KEY: transport}
+        await self.app(scope, receive, send)
+
+
+class CutBody:
+    """Let the app answer a selected request, but after ``after`` bytes of the body (always
+    before its last byte) break the connection: ``how="close"`` closes it (FIN: the client
+    sees a body shorter than its Content-Length), ``"reset"`` resets it (RST), ``"stall"``
+    sends nothing more for ``seconds`` (or until the client gives up), then closes it.
+
+    Only answers whose status is in ``statuses``, and only the first ``times`` of them when
+    ``times`` is given (a transient fault); ``cut`` counts the connections broken. Needs
+    :class:`ExposeTransport` outside the request logger (use :func:`serve_faulty`).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        when: When,
+        after: int = 100,
+        how: str = "close",
+        times: int | None = None,
+        seconds: float = 5.0,
+        statuses: tuple[int, ...] = (200, 206),
+    ) -> None:
+        if how not in ("close", "reset", "stall"):
+            msg = f"unknown way to cut a body: {how!r}"
+            raise ValueError(msg)
+        self.app = app
+        self.when = when
+        self.after = after
+        self.how = how
+        self.times = times
+        self.seconds = seconds
+        self.statuses = statuses
+        self.cut = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when) or (self.times is not None and self.cut >= self.times):
+            await self.app(scope, receive, send)
+            return
+        transport = scope.get(TRANSPORT_KEY)
+        if transport is None:
+            msg = "CutBody needs ExposeTransport as the outermost layer (use serve_faulty)"
+            raise RuntimeError(msg)
+        state: dict[str, Any] = {"status": None, "sent": 0, "cut": False}
+
+        async def cutting_send(message: dict[str, Any]) -> None:
+            if state["cut"]:
+                return  # the connection is gone: swallow the rest of the answer
+            if message["type"] == "http.response.start":
+                state["status"] = message["status"]
+                await send(message)
+                return
+            body = message.get("body", b"")
+            more = message.get("more_body", False)
+            if state["status"] not in self.statuses or (self.times is not None
+                                                         and self.cut >= self.times):
+                await send(message)
+                return
+            room = max(0, self.after - state["sent"])
+            keep = min(room, len(body) if more else max(0, len(body) - 1))
+            if keep:
+                await send({"type": "http.response.body", "body": body[:keep], "more_body": True})
+                state["sent"] += keep
+            if keep < len(body):
+                state["cut"] = True
+                self.cut += 1
+                await self._break(transport, receive)
+
+        await self.app(scope, receive, cutting_send)
+        if state["cut"]:
+            # Let uvicorn notice the lost connection before the app returns, so it does not
+            # log "returned without completing response".
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_until_disconnect(receive), 2.0)
+
+    async def _break(self, transport: Any, receive: Any) -> None:
+        if self.how == "stall":
+            with suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(_until_disconnect(receive), self.seconds)
+            transport.close()
+        elif self.how == "close":
+            transport.close()
+        else:
+            await asyncio.sleep(0.02)  # let the partial body reach the client first
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+
+
+class Redirect:
+    """Answer selected requests with a redirect (``status``) to ``location(path)``."""
+
+    def __init__(
+        self, app: ASGIApp, *, when: When, location: Callable[[str], str], status: int = 301
+    ) -> None:
+        self.app = app
+        self.when = when
+        self.location = location
+        self.status = status
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when):
+            await self.app(scope, receive, send)
+            return
+        response = Response(
+            b"", status_code=self.status, headers={"Location": self.location(scope["path"])}
+        )
+        await response(scope, receive, send)
+
+
+class Rewrite:
+    """Serve a selected request as if it asked for ``path(path)`` (an alias of another URL)."""
+
+    def __init__(self, app: ASGIApp, *, when: When, path: Callable[[str], str]) -> None:
+        self.app = app
+        self.when = when
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if _selected(scope, self.when):
+            new = self.path(scope["path"])
+            scope = {**scope, "path": new, "raw_path": new.encode()}
+        await self.app(scope, receive, send)
+
+
+class RequireAuth:
+    """Answer 401 to selected requests whose Authorization header is not ``authorization``
+    (e.g. ``Basic dXNlcjpzM2NyZXQ=``)."""
+
+    def __init__(self, app: ASGIApp, *, authorization: str, when: When = all_paths) -> None:
+        self.app = app
+        self.when = when
+        self.authorization = authorization
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when) or _header(scope, b"authorization") == (
+            self.authorization
+        ):
+            await self.app(scope, receive, send)
+            return
+        response = Response(
+            b"authentication required",
+            status_code=401,
+            headers={"WWW-Authenticate": 'Basic realm="test index"'},
+        )
+        await response(scope, receive, send)
+
+
+class Switch:
+    """Route every request through the faults currently installed (none: straight through), so
+    one running server can take a different set of faults per test. :meth:`install` builds new
+    middleware instances (fresh counters) and returns them, outermost first."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._current: ASGIApp = app
+        self.installed: tuple[ASGIApp, ...] = ()
+
+    def install(self, middleware: Sequence[Middleware]) -> tuple[ASGIApp, ...]:
+        app = self.app
+        layers: list[ASGIApp] = []
+        for wrap in reversed(middleware):
+            app = wrap(app)
+            layers.append(app)
+        self.installed = tuple(reversed(layers))
+        self._current = app
+        return self.installed
+
+    def clear(self) -> None:
+        self.install(())
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        await self._current(scope, receive, send)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FaultyServer:
+    """A running test index whose faults can be swapped while it runs."""
+
+    server: Server
+    switch: Switch
+
+
+@contextmanager
+def serve_faulty(tree: IndexTree, *, fmt: Format = "html") -> Iterator[FaultyServer]:
+    """Serve ``tree`` until the block exits, with a :class:`Switch` inside the request logger
+    and :class:`ExposeTransport` outside it::
+
+        ExposeTransport -> RequestLogger -> Switch (faults installed) -> [RangeStripper] -> app
+    """
+    log = RequestLog()
+    switches: list[Switch] = []
+
+    def make_switch(app: ASGIApp) -> ASGIApp:
+        switches.append(Switch(app))
+        return switches[-1]
+
+    app = build_app(tree.root, mode=tree.mode, fmt=fmt, middleware=[make_switch], log=log)
+    with run_asgi(ExposeTransport(app)) as (base_url, request_stop):
+        yield FaultyServer(
+            server=Server(
+                base_url=base_url,
+                simple_url=f"{base_url}/simple/",
+                log=log,
+                tree_root=tree.root,
+                mode=tree.mode,
+                fmt=fmt,
+                tree=tree,
+                request_stop=request_stop,
+            ),
+            switch=switches[0],
+        )

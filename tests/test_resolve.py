@@ -24,7 +24,6 @@ from skimlock.candidates import BinaryPolicy
 from skimlock.errors import (
     BuildRequiredError,
     InputError,
-    InvalidMetadataError,
     ProjectNotFoundError,
     ResolutionError,
 )
@@ -423,10 +422,17 @@ def test_prerelease_asked_for_by_a_dependency_applies_to_the_root_too(pep658: Se
         run(pep658, "prerel<2", "needspre")
 
 
-def test_marker_that_cannot_be_evaluated_is_a_clear_error(pep658: Server) -> None:
-    with pytest.raises(InvalidMetadataError) as caught:
+def test_newest_version_with_invalid_metadata_is_skipped(pep658: Server) -> None:
+    # google-cloud-bigquery 1.28.2 on PyPI has "pyarrow (<2.0de,>=1.0.0)": pip skips it.
+    assert pins(run(pep658, "halfbad")) == {"halfbad": "1.0", "tiny": "1.0"}
+
+
+def test_version_with_invalid_metadata_is_skipped_and_explained(pep658: Server) -> None:
+    # Like pip, a version whose metadata cannot be used is ignored (with a warning); when no
+    # other version is left, the explanation says why that one was skipped.
+    with pytest.raises(ResolutionError) as caught:
         run(pep658, "badmarker")
-    assert "badmarker-1.0-py3-none-any.whl" in str(caught.value)
+    assert "1.0 (skipped: " in str(caught.value)
     assert "python_version ~= \"abc\"" in str(caught.value)
     with pytest.raises(InputError, match="command line: tiny"):
         run(pep658, 'tiny; python_version ~= "abc"')

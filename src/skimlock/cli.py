@@ -38,6 +38,7 @@ from .errors import (
     NoCompatibleFileError,
     ProjectNotFoundError,
     SkimlockError,
+    redact,
 )
 from .fetch import Fetcher, FetchOptions, make_client
 from .inputs import Inputs, collect_inputs
@@ -108,13 +109,13 @@ def _cmd_metadata(args: argparse.Namespace, console: Console) -> int:
         if candidate is None:
             raise NoCompatibleFileError(
                 name, str(requirement.specifier) or "any version",
-                f"no file on {page.url} suits {target.describe()}",
+                f"no file on {redact(page.url)} suits {target.describe()}",
             )
         fetched = fetcher.metadata(candidate.metadata_file)
     if args.json:
         document = {
             "filename": fetched.file.filename,
-            "url": fetched.file.url,
+            "url": redact(fetched.file.url),
             "strategy": fetched.source.category.value,
             "metadata": metadata_json(fetched.data),
         }

@@ -210,6 +210,9 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
+        self._deps: dict[tuple[str, Version, frozenset[NormalizedName]], list[Req]] = {}
+        #: Versions skipped because their metadata is invalid, with the reason.
+        self.skipped: dict[tuple[str, Version], str] = {}
         #: The first candidate that asked for each project (for conflict explanations).
         self.asked_by: dict[str, ResolverCandidate] = {}
         #: Where each root requirement came from ("command line", "req.txt:3").
@@ -281,10 +284,32 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 binary=self.binary,
                 pinned=pinned,
             ):
-                if candidate.version not in bad:
-                    yield ResolverCandidate(candidate=candidate, extras=extras)
+                if candidate.version in bad:
+                    continue
+                option = ResolverCandidate(candidate=candidate, extras=extras)
+                if self._readable(option):
+                    yield option
 
         return matches
+
+    def _readable(self, option: ResolverCandidate) -> bool:
+        """Can ``option``'s dependencies be read? A version whose metadata is invalid (a bad
+        Requires-Dist, say) is skipped with a warning, as pip does, instead of ending the run;
+        hash mismatches and other integrity errors still end it."""
+        assert option.candidate is not None
+        key = (option.name, option.version, option.extras)
+        if key in self._deps:
+            return True
+        if (option.name, option.version) in self.skipped:
+            return False
+        try:
+            fetched = self.metadata(option.candidate)
+            self._deps[key] = list(self._dependencies(option, fetched))
+        except InvalidMetadataError as exc:
+            self.skipped[(option.name, option.version)] = str(exc)
+            logger.warning("ignoring %s %s: %s", option.name, option.version, exc)
+            return False
+        return True
 
     def is_satisfied_by(self, requirement: Req, candidate: ResolverCandidate) -> bool:
         if candidate.candidate is None:
@@ -297,8 +322,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
     def get_dependencies(self, candidate: ResolverCandidate) -> Iterable[Req]:
         if candidate.candidate is None:
             return []
-        fetched = self.metadata(candidate.candidate)
-        deps = list(self._dependencies(candidate, fetched))
+        key = (candidate.name, candidate.version, candidate.extras)
+        deps = self._deps.get(key)
+        if deps is None:
+            deps = list(self._dependencies(candidate, self.metadata(candidate.candidate)))
+            self._deps[key] = deps
         for dep in deps:
             self.asked_by.setdefault(dep.name, candidate)
         if self.prefetching:

@@ -20,7 +20,7 @@ from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.structs import RequirementInformation
 
 from .candidates import BinaryPolicy
-from .errors import InputError, ResolutionError
+from .errors import InputError, ResolutionError, redact
 from .fetch import Fetcher
 from .inputs import InputRequirement, Inputs
 from .provider import PYTHON, Identifier, Indexes, Provider, Req, ResolverCandidate
@@ -225,12 +225,15 @@ def _offer(name: str, provider: Provider, target: Target, limit: int = 12) -> st
     future = provider.indexes.submit(NormalizedName(name))
     files = future.result() if future.done() and future.exception() is None else None
     if files is None:
-        where = ", ".join(provider.indexes.urls)
+        where = ", ".join(redact(url) for url in provider.indexes.urls)
         return f"  {name} was not found on {where}"
     shown = []
     for version in files.versions[:limit]:
         usable = files.usable(version, target, binary=provider.binary, allow_yanked=True)
-        if not usable:
+        skipped = provider.skipped.get((name, version))
+        if skipped is not None:
+            shown.append(f"{version} (skipped: {skipped})")
+        elif not usable:
             shown.append(f"{version} (no file for the target)")
         elif all(f.yanked for f in usable):
             shown.append(f"{version} (yanked)")

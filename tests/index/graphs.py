@@ -25,6 +25,7 @@ cfa, cfb, cfc       see below    conflict: cfa needs cfb<1, cfc needs cfb>=1
 many                1.0 .. 10.0  ten versions; only the newest should be read
 missingdep          1.0, 2.0     2.0 depends on a project no index has
 badmarker           1.0          a dependency marker that cannot be evaluated
+halfbad             1.0, 2.0     2.0 has an invalid Requires-Dist specifier (skipped)
 sdistonly           1.0          only an sdist
 tiny                1.0          a leaf
 ==================  ===========  ==========================================================
@@ -109,6 +110,8 @@ RESOLVE_DISTS: tuple[DistSpec, ...] = (
     _w("missingdep", "1.0"),
     _w("missingdep", "2.0", "nosuchproject>=1"),
     _w("badmarker", "1.0", 'tiny; python_version ~= "abc"'),
+    _w("halfbad", "1.0", "tiny"),
+    _w("halfbad", "2.0", "tiny (<2.0de,>=1.0.0)"),
 )
 
 RESOLVE_YANKED: Mapping[str, str | None] = {

@@ -15,10 +15,6 @@ faulty server and checks, for every fault, the invariants in :func:`assert_invar
   indented explanation lines), and stderr holds no traceback (the ``resolve`` run uses ``-v``, so
   that credentials are also looked for in debug logs; debug records may carry tracebacks).
 
-Faults whose behaviour is a known bug of ``skimlock.fetch`` carry a ``bug``: the run checks the
-current behaviour and :func:`test_fault_bug` (``xfail(strict=True)``) checks the right one. The
-faults that hit the credential leak :data:`LEAK` run :func:`test_fault` without credentials in
-the URL (netrc credentials only), and :func:`test_fault_bug` with them.
 ``docs/FAULTS.md`` lists every fault; :func:`test_docs_list_every_fault` keeps it complete.
 
 The rest of the module: multi-index safety at the CLI level, credentials really reaching the
@@ -136,11 +132,6 @@ SECRETS = (
     basic(NETRC_USER, NETRC_PASSWORD).split()[1],
     basic(SECOND_USER, SECOND_PASSWORD).split()[1],
 )
-#: A fetch.py bug that several faults hit (see test_fault_bug).
-LEAK = (
-    "the warning \"<host> ignores Range requests\" names the host with the index URL's "
-    "credentials: Fetcher._range formats urlsplit(url).netloc, which keeps user:password@"
-)
 OLD_LOCK = "# a lock from an earlier run: a failed run must leave it alone\n"
 OLD_REPORT = '{"note": "an earlier report"}\n'
 TINY_PIN = {"tiny": "1.0"}
@@ -249,11 +240,6 @@ class Fault:
     trace_memory: bool = False
     #: Skip the ``resolve --report`` run (slow faults).
     lock_only: bool = False
-    #: A known bug of ``skimlock.fetch``: what is wrong, and a check that the right behaviour
-    #: would pass (run by :func:`test_fault_bug`, expected to fail). Without ``bug_check`` the
-    #: right behaviour is :func:`assert_invariants` with credentials in the index URL.
-    bug: str | None = None
-    bug_check: Callable[[Run], None] | None = None
 
 
 def creds_url(server: Server, host: str = "127.0.0.1") -> str:
@@ -443,20 +429,6 @@ def _holds(predicate: Callable[[Run], object], what: str) -> Callable[[Run], Non
     return check
 
 
-def _warns(*words: str) -> Callable[[Run], None]:
-    def check(run: Run) -> None:
-        assert any(all(w in line for w in words) for line in warning_lines(run.err)), run.err
-
-    return check
-
-
-def _exit(code: int) -> Callable[[Run], None]:
-    def check(run: Run) -> None:
-        assert run.code == code, run.err
-
-    return check
-
-
 def _faults(*items: Fault) -> dict[str, Fault]:
     registry: dict[str, Fault] = {}
     for item in items:
@@ -473,8 +445,6 @@ FAULTS: dict[str, Fault] = _faults(
         requirements=("alpha",),
         expect=Expect(exit=0, warning=("ignores Range requests",), pins=ALPHA_PINS),
         check=_strategy("full-download", wheel_filename("alpha", "2.0")),
-        url_credentials=False,
-        bug=LEAK,
     ),
     Fault(
         name="range-ignored-accept-ranges",
@@ -486,8 +456,6 @@ FAULTS: dict[str, Fault] = _faults(
             _holds(lambda run: run.file_requests()[0].response_headers["accept-ranges"]
                    == "bytes", "the server advertises Accept-Ranges"),
         ),
-        url_credentials=False,
-        bug=LEAK,
     ),
     Fault(
         name="range-ignored-huge-file",
@@ -496,8 +464,6 @@ FAULTS: dict[str, Fault] = _faults(
         expect=Expect(exit=3, error=(f"over the {DEFAULT_CAP}-byte cap",),
                       warning=("ignores Range requests",)),
         check=_huge_stopped_early(64 * MiB),
-        url_credentials=False,
-        bug=LEAK,
     ),
     Fault(
         name="range-ignored-huge-chunked",
@@ -509,8 +475,6 @@ FAULTS: dict[str, Fault] = _faults(
         expect=Expect(exit=3, error=(f"over the {4 * MiB}-byte cap",),
                       warning=("ignores Range requests",)),
         check=_all(_huge_stopped_early(64 * MiB), _memory_bounded(32 * MiB)),
-        url_credentials=False,
-        bug=LEAK,
     ),
     Fault(
         name="content-range-wrong",
@@ -538,11 +502,9 @@ FAULTS: dict[str, Fault] = _faults(
         name="range-416-always",
         mode=Mode.NO_METADATA,
         middleware=lambda _ctx: [partial(RefuseRanges, status=416)],
-        expect=Expect(exit=0, pins=TINY_PIN),
+        expect=Expect(exit=0, warning=("refuses range requests (HTTP 416)", "whole wheels"),
+                      pins=TINY_PIN),
         check=_strategy("full-download"),
-        bug="a host that refuses every range (416/501 to suffix and absolute ranges) makes "
-        "skimlock download whole wheels without a warning (the 200 fallback warns)",
-        bug_check=_warns("whole"),
     ),
     *(
         Fault(
@@ -585,8 +547,6 @@ FAULTS: dict[str, Fault] = _faults(
         middleware=lambda _ctx: [partial(CutBody, when=is_file, after=500, times=1)],
         expect=Expect(exit=0, warning=("ignores Range requests",), pins=TINY_PIN),
         check=_all(_strategy("full-download"), _file_attempts(2)),
-        url_credentials=False,
-        bug=LEAK,
     ),
     Fault(
         name="reset-mid-body",
@@ -748,8 +708,6 @@ FAULTS: dict[str, Fault] = _faults(
                                          body=b"not the wheel the index hashed")],
         expect=Expect(exit=4, error=("hash mismatch", TINY, "sha256"),
                       warning=("ignores Range requests",)),
-        url_credentials=False,
-        bug=LEAK,
     ),
     # -- index pages --
     Fault(
@@ -862,19 +820,15 @@ FAULTS: dict[str, Fault] = _faults(
         middleware=lambda ctx: [partial(Redirect, when=path_is(TINY_PAGE),
                                         location=lambda p: ctx.other_url(p, host="127.1"))],
         expect=Expect(exit=2, error=("refusing plain-HTTP index", "127.1")),
-        bug="a redirect to an untrusted plain-HTTP host is followed (the request is sent) "
-        "and only the final page URL is checked afterwards",
-        bug_check=_other_host_not_asked,
+        check=_other_host_not_asked,
     ),
     Fault(
         name="redirect-files-to-plain-http",
         mode=Mode.NO_METADATA,
         middleware=lambda ctx: [partial(Redirect, when=is_file, status=302,
                                         location=lambda p: ctx.other_url(p, host="127.1"))],
-        expect=Expect(exit=0, pins=TINY_PIN),
-        bug="file and metadata requests follow redirects to an untrusted plain-HTTP host "
-        "without any check (only the listed URL is checked)",
-        bug_check=_all(_exit(2), _other_host_not_asked),
+        expect=Expect(exit=2, error=("refusing plain-HTTP index", "127.1")),
+        check=_other_host_not_asked,
     ),
     # -- several indexes: a project comes from the first index that has it --
     Fault(
@@ -1188,32 +1142,6 @@ def test_fault(
             fault.check(run)
 
 
-BUGS = [name for name, fault in FAULTS.items() if fault.bug is not None]
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"BUG: {FAULTS[name].bug}"))
-     for name in BUGS],
-)
-def test_fault_bug(
-    name: str,
-    hosts: Servers,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    """The right behaviour for faults that hit a known bug of skimlock.fetch."""
-    fault = FAULTS[name]
-    faulty, ctx = hosts.ctx(fault)
-    run = run_fault(fault, "lock", faulty=faulty, ctx=ctx, monkeypatch=monkeypatch,
-                    capsys=capsys, directory=tmp_path / "lock", url_credentials=True)
-    if fault.bug_check is None:
-        assert_invariants(run, fault)
-    else:
-        fault.bug_check(run)
-
-
 # --- credentials reach the index, and only the index ----------------------------------------------
 
 
@@ -1269,13 +1197,6 @@ def test_netrc_credentials_reach_the_index(
     assert all(e.status == 200 for e in run.ctx.server.log.entries)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: fetch.make_client sets httpx.NetRCAuth as the client's auth whenever a netrc "
-    "file exists; httpx then never uses the user:password of the URL, so an index URL with "
-    "credentials gets no Authorization at all once ~/.netrc exists for any other host (and "
-    "netrc wins over the URL for the same host)",
-)
 def test_url_credentials_with_an_unrelated_netrc(
     hosts: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -1312,8 +1233,7 @@ def _docs_rows() -> dict[str, list[str]]:
 
 
 def test_docs_list_every_fault() -> None:
-    """docs/FAULTS.md has one row per registered fault (and no other), with its exit code, and
-    says which faults hit a known bug."""
+    """docs/FAULTS.md has one row per registered fault (and no other), with its exit code."""
     rows = _docs_rows()
     assert sorted(rows) == sorted(FAULTS)
     for name, cells in rows.items():
@@ -1323,7 +1243,6 @@ def test_docs_list_every_fault() -> None:
         assert outcome, name
         assert code == str(fault.expect.exit), f"{name}: exit {code} in the docs"
         assert f"test_fault[{name}]" in test, name
-        assert ("test_fault_bug" in test) == (fault.bug is not None), name
 
 
 # --- properties of the sans-I/O parsers: only skimlock's own errors escape ----------------------

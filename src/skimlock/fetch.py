@@ -26,15 +26,17 @@ size from ``Content-Range: bytes */N``.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import ipaddress
 import logging
+import netrc
 import os
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,6 +73,7 @@ _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.I
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Statuses with which servers refuse a suffix range they do not support.
 _SUFFIX_REFUSED = frozenset({400, 403, 404, 405, 416, 501})
+_MAX_REDIRECTS = 10
 #: Largest project page read (numpy's is 1.6 MB as HTML).
 _MAX_PAGE = 64 * MiB
 
@@ -145,7 +148,7 @@ class _Memo:
 
 def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
     """The client the CLI injects: pooled keep-alive connections, proxies from the environment,
-    ``~/.netrc`` credentials when that file exists (httpx drops them on cross-origin redirects).
+    credentials from the URL or else from ``~/.netrc`` (see :class:`_Credentials`).
 
     HTTP/1.1 by default: with httpcore's synchronous HTTP/2 shared by the fetch threads, 2 of 8
     locks of ~150 packages against PyPI failed (stream resets, and a KeyError inside httpcore),
@@ -153,13 +156,8 @@ def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
     """
     from . import __version__
 
-    auth: httpx.Auth | None = None
-    netrc = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
-    if os.path.isfile(netrc):
-        try:
-            auth = httpx.NetRCAuth(netrc)
-        except Exception as exc:  # netrc.NetrcParseError, OSError
-            logger.warning("ignoring %s: %s", netrc, exc)
+    netrc_file = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
+    auth = _Credentials(netrc_file if os.path.isfile(netrc_file) else None)
     return httpx.Client(
         http2=http2,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -168,6 +166,36 @@ def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
         auth=auth,
         trust_env=True,
     )
+
+
+class _Credentials(httpx.Auth):
+    """Basic auth from the request URL's ``user:password@``, else from netrc for its host.
+
+    (httpx's own ``NetRCAuth`` as the client's auth would shadow URL credentials.) Redirects are
+    sent as new requests by :meth:`Fetcher._send`; httpx has already dropped the Authorization
+    header of a redirect to another origin, and a new host gets only its own netrc entry.
+    """
+
+    def __init__(self, netrc_file: str | None) -> None:
+        self._netrc: netrc.netrc | None = None
+        if netrc_file is not None:
+            try:
+                self._netrc = netrc.netrc(netrc_file)
+            except (netrc.NetrcParseError, OSError) as exc:
+                logger.warning("ignoring %s: %s", netrc_file, exc)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if "authorization" not in request.headers:
+            url = request.url
+            user, password = url.username, url.password
+            if not (user or password) and self._netrc is not None:
+                entry = self._netrc.authenticators(url.host)
+                if entry is not None:
+                    user, password = entry[0] or "", entry[2] or ""
+            if user or password:
+                token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+                request.headers["Authorization"] = f"Basic {token}"
+        yield request
 
 
 class Fetcher:
@@ -300,7 +328,7 @@ class Fetcher:
             resp = exchange.response
             if resp.status_code in (404, 410):
                 self._warn_once(
-                    urlsplit(url).netloc,
+                    _host(url),
                     f"{redact(url)} is advertised but answers {resp.status_code}; "
                     "reading metadata from the wheels of this index instead",
                 )
@@ -319,7 +347,7 @@ class Fetcher:
             except RangeNotSatisfiedError as exc:
                 self._mark(file.url, ranges=False)
                 self._warn_once(
-                    f"ranges:{urlsplit(file.url).netloc}",
+                    f"ranges:{_host(file.url)}",
                     f"{exc}; downloading whole wheels from this host",
                 )
             else:
@@ -356,14 +384,14 @@ class Fetcher:
                 if isinstance(probe, _Refused):
                     if probe.status in (404, 410):
                         raise HTTPStatusError(file.url, probe.status)
-                    self._mark(file.url, ranges=False)
+                    self._refused(file.url, probe.status)
                     return None
                 if isinstance(probe, _Whole):
                     return probe.metadata, Category.FULL_DOWNLOAD, probe.size
                 total = probe.total
             first = self._range(file, spent, start=max(0, total - guess), end=total - 1)
             if isinstance(first, _Refused):
-                self._mark(file.url, ranges=False)
+                self._refused(file.url, first.status)
                 return None
             if suspect_suffix and isinstance(first, _Partial):
                 self._mark(file.url, suffix=False)
@@ -388,6 +416,14 @@ class Fetcher:
         self._mark(file.url, ranges=True)
         return data, Category.METADATA_RANGE, first.total
 
+    def _refused(self, url: str, status: int) -> None:
+        """The host refuses range requests: remember it, say so once, use whole downloads."""
+        self._mark(url, ranges=False)
+        self._warn_once(
+            f"ranges:{_host(url)}",
+            f"{_host(url)} refuses range requests (HTTP {status}); reading whole wheels from it",
+        )
+
     def _range(
         self,
         file: IndexFile,
@@ -410,8 +446,8 @@ class Fetcher:
                 # The server ignored the range: this body is the whole file. Use it.
                 self._mark(url, ranges=False)
                 self._warn_once(
-                    f"ranges:{urlsplit(url).netloc}",
-                    f"{urlsplit(url).netloc} ignores Range requests; reading whole wheels from it",
+                    f"ranges:{_host(url)}",
+                    f"{_host(url)} ignores Range requests; reading whole wheels from it",
                 )
                 exchange.category = Category.FULL_DOWNLOAD
                 metadata, size = self._read_whole(file, exchange)
@@ -503,7 +539,7 @@ class Fetcher:
             except (httpx.InvalidURL, ValueError) as exc:
                 raise FetchError(url, f"invalid URL ({exc})") from None
             try:
-                response = self.client.send(request, stream=True, follow_redirects=True)
+                response = self._send(request, category, headers, spent)
             except httpx.HTTPError as exc:
                 self._record(category, url, status=None, nbytes=0, headers=headers,
                              started=started, spent=spent)
@@ -533,6 +569,34 @@ class Fetcher:
             self._record(exchange.category, url, status=response.status_code,
                          nbytes=response.num_bytes_downloaded, headers=headers,
                          started=started, spent=spent)
+
+    def _send(
+        self,
+        request: httpx.Request,
+        category: Category,
+        headers: dict[str, str] | None,
+        spent: _Spent | None,
+    ) -> httpx.Response:
+        """Send, following redirects one hop at a time: each hop is checked like a listed URL
+        (no plain HTTP to an untrusted host) and recorded as its own request."""
+        for hop in range(_MAX_REDIRECTS + 1):
+            started = time.monotonic()
+            # Credentials are chosen for the listed URL only: on later hops httpx has kept the
+            # Authorization header for the same origin and dropped it for another one.
+            response = self.client.send(
+                request, stream=True, follow_redirects=False,
+                **({} if hop == 0 else {"auth": None}),
+            )
+            target = response.next_request
+            if target is None:
+                return response
+            response.close()
+            self._record(category, str(request.url), status=response.status_code,
+                         nbytes=response.num_bytes_downloaded, headers=headers,
+                         started=started, spent=spent)
+            self._check_secure(str(target.url))
+            request = target
+        raise FetchError(str(request.url), f"too many redirects (more than {_MAX_REDIRECTS})")
 
     def _again(self, operation: Callable[[], _T]) -> _T:
         """Run ``operation``; when a body was cut off (reset, truncated, timed out while
@@ -594,7 +658,7 @@ class Fetcher:
             self._learned_tail[project] = max(tail, self._learned_tail.get(project, 0))
 
     def _caps(self, url: str) -> _HostCaps:
-        host = urlsplit(url).netloc
+        host = _host(url)
         with self._lock:
             return self._hosts.setdefault(host, _HostCaps())
 
@@ -687,6 +751,16 @@ def _verify(url: str, data: bytes, hashes: Mapping[str, str], *, required: bool)
         checked += 1
     if required and not checked:
         raise SkimlockError(f"no supported hash to verify {redact(url)}")
+
+
+def _host(url: str) -> str:
+    """``host[:port]`` of ``url``, never its credentials."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "?"
+    return f"{host}:{port}" if port else host
 
 
 def _is_loopback(host: str) -> bool:

@@ -383,6 +383,17 @@ def test_metadata_is_read_only_for_candidates_tried(
     assert read(stats) == ["many-3.0-py3-none-any.whl"]
 
 
+def test_a_conflict_between_named_projects_backtracks_the_one_named_last(
+    pep658: Server,
+) -> None:
+    # Named projects are decided in input order: "wide" (5 versions, all pivot<3) first, so the
+    # conflict with narrow 2.0 (pivot>=3) steps back on narrow instead of walking wide's versions.
+    stats = Stats()
+    result = run(pep658, "wide", "narrow", stats=stats)
+    assert pins(result) == {"wide": "5.0", "narrow": "1.0", "pivot": "2.0"}
+    assert [f for f in read(stats) if f.startswith("wide-")] == ["wide-5.0-py3-none-any.whl"]
+
+
 def test_names_are_normalized(pep658: Server) -> None:
     result = run(pep658, "Chain[X]", "TINY")
     assert pins(result) == {"chain": "1.0", "link": "1.0", "tiny": "1.0"}

@@ -22,7 +22,12 @@ Preference order (:meth:`Provider.get_preference`, lower first):
 1. the Python requirement (it is decided already and rejects candidates early);
 2. projects the last conflict was about (resolvelib's backtrack causes);
 3. pinned requirements (``==``/``===``), then projects the user named;
-4. fewer matching versions on the index (fewer choices, less backtracking);
+4. among projects the user named, the order they were named in; among the others, fewer
+   matching versions on the index (fewer choices, less backtracking). Deciding named projects
+   in input order means a conflict between two of them backtracks the one named last: with
+   ``... google-cloud-bigquery ... kubernetes`` (python-dateutil <3 against >=3) one step back
+   on kubernetes resolves in 2 s, where ordering named projects by version count walked
+   bigquery's many versions and gave up after 20,000 rounds;
 5. shallower in the dependency graph;
 6. the name, for determinism.
 """
@@ -205,6 +210,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self.binary = binary or BinaryPolicy()
         self.pre = pre
         self.requested = frozenset(requested)
+        #: Input order of the projects the user named (earlier = decided first).
+        self._order = {name: index for index, name in enumerate(dict.fromkeys(requested))}
         self.prefetching = prefetch
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
         self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}
@@ -249,7 +256,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             identifier[0] not in causes,
             not pinned,
             not direct,
-            self._matching_versions(identifier[0], [info.requirement for info in infos]),
+            self._order.get(identifier[0], 0) if direct
+            else self._matching_versions(identifier[0], [info.requirement for info in infos]),
             depth,
             identifier[0],
         )

@@ -26,6 +26,7 @@ many                1.0 .. 10.0  ten versions; only the newest should be read
 missingdep          1.0, 2.0     2.0 depends on a project no index has
 badmarker           1.0          a dependency marker that cannot be evaluated
 halfbad             1.0, 2.0     2.0 has an invalid Requires-Dist specifier (skipped)
+wide, narrow, pivot see below    wide (5 versions) all need pivot<3; narrow 2.0 needs pivot>=3
 sdistonly           1.0          only an sdist
 tiny                1.0          a leaf
 ==================  ===========  ==========================================================
@@ -112,6 +113,11 @@ RESOLVE_DISTS: tuple[DistSpec, ...] = (
     _w("badmarker", "1.0", 'tiny; python_version ~= "abc"'),
     _w("halfbad", "1.0", "tiny"),
     _w("halfbad", "2.0", "tiny (<2.0de,>=1.0.0)"),
+    *(_w("wide", f"{v}.0", "pivot<3") for v in range(1, 6)),
+    _w("narrow", "1.0", "pivot>=1"),
+    _w("narrow", "2.0", "pivot>=3"),
+    _w("pivot", "2.0"),
+    _w("pivot", "3.0"),
 )
 
 RESOLVE_YANKED: Mapping[str, str | None] = {

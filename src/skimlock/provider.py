@@ -211,7 +211,9 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self.pre = pre
         self.requested = frozenset(requested)
         #: Input order of the projects the user named (earlier = decided first).
-        self._order = {name: index for index, name in enumerate(dict.fromkeys(requested))}
+        self._order: dict[str, int] = {
+            name: index for index, name in enumerate(dict.fromkeys(requested))
+        }
         self.prefetching = prefetch
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
         self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}

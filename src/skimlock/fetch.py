@@ -153,6 +153,8 @@ def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
     HTTP/1.1 by default: with httpcore's synchronous HTTP/2 shared by the fetch threads, 2 of 8
     locks of ~150 packages against PyPI failed (stream resets, and a KeyError inside httpcore),
     while HTTP/1.1 over a pool of connections failed none and took the same time (2026-11).
+    The pool holds as many connections as requests in flight: httpcore checks every pooled
+    connection on each request, and 32 instead of 16 cost ~25 % more CPU on a 91-package lock.
     """
     from . import __version__
 
@@ -162,7 +164,7 @@ def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
         http2=http2,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         headers={"User-Agent": f"skimlock/{__version__}"},
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         auth=auth,
         trust_env=True,
     )

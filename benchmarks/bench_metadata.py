@@ -66,7 +66,7 @@ from index.tree import Mode, write_index  # noqa: E402
 from skimlock import zipread  # noqa: E402
 from skimlock.fetch import FetchedMetadata, Fetcher, FetchOptions  # noqa: E402
 from skimlock.simple import IndexFile  # noqa: E402
-from skimlock.stats import Category  # noqa: E402
+from skimlock.stats import Category, human_bytes  # noqa: E402
 
 KiB = 1024
 RESULTS = ROOT / "benchmarks" / "results"
@@ -558,18 +558,10 @@ def model_check(run: ModeRun, layouts: dict[str, Layout], first: int) -> dict[st
 # --- reporting ---------------------------------------------------------------------------------
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"  # pragma: no cover
-
-
 def _agg_cells(a: dict[str, Any]) -> list[str]:
     return [
         f"{a['requests_mean']:.3f}", f"{a['requests_p95']:g}", f"{a['requests_max']}",
-        _human(a["bytes_mean"]), _human(a["bytes_median"]), _human(a["bytes_p95"]),
+        human_bytes(a["bytes_mean"]), human_bytes(a["bytes_median"]), human_bytes(a["bytes_p95"]),
         f"{a['ratio_to_metadata']:.2f}x", f"{a['ratio_to_wheels']:.4%}",
     ]
 
@@ -645,7 +637,7 @@ def render_markdown(report: dict[str, Any], *, compact: bool = True) -> str:
         f"{report['options']['max_in_flight']}",
         "",
         f"Corpus: {corpus['wheels']} wheels, {corpus['bytes'] / 1e9:.2f} GB, METADATA "
-        f"{_human(corpus['metadata_bytes'])} in all; central directory > 1 MB in "
+        f"{human_bytes(corpus['metadata_bytes'])} in all; central directory > 1 MB in "
         f"{corpus['cd_over_1mb']}; .dist-info not last in {corpus['dist_info_not_last']}; "
         f"tail_needed <= 32 KiB in {corpus['tail_within_32k']}.",
         "",
@@ -664,7 +656,7 @@ def render_markdown(report: dict[str, Any], *, compact: bool = True) -> str:
         f"Best mean bytes at <= {TARGET_RANGE_REQUESTS} requests/wheel, per policy family:",
         "",
         *[f"- {family}: {row['first']} ({row['requests_mean']:.3f} req, "
-          f"{_human(row['bytes_mean'])} mean)" for family, row in best.items()],
+          f"{human_bytes(row['bytes_mean'])} mean)" for family, row in best.items()],
         "",
     ]
     return "\n".join(parts)

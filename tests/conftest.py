@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -103,3 +104,16 @@ def pypiserver(
 def http_client() -> Iterator[httpx.Client]:
     with httpx.Client(trust_env=False, timeout=10.0) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _skimlock_logger_restored() -> Iterator[None]:
+    """``skimlock.cli.main`` installs a handler bound to the test's captured stderr on the
+    ``skimlock`` logger; put the logger back as it was after each test."""
+    log = logging.getLogger("skimlock")
+    saved = (list(log.handlers), log.propagate, log.level)
+    try:
+        yield
+    finally:
+        log.handlers[:] = saved[0]
+        log.propagate, log.level = saved[1], saved[2]

@@ -7,7 +7,6 @@ one-line error; exit codes follow :mod:`skimlock.errors`.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,19 +30,12 @@ PLATFORM_TAGS = (
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No proxies, no ~/.netrc, a fixed console width; the ``skimlock`` logger as it was
-    (the CLI installs a handler bound to this test's captured stderr)."""
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No proxies, no ~/.netrc, a fixed console width (conftest restores the logger)."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
                  "all_proxy", "SKIMLOCK_INDEX_URL", "COLUMNS", "LINES"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    log = logging.getLogger("skimlock")
-    saved = (list(log.handlers), log.propagate, log.level)
-    try:
-        yield
-    finally:
-        log.handlers[:], log.propagate, log.level = saved[0], saved[1], saved[2]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Output:

@@ -31,7 +31,6 @@ import base64
 import contextlib
 import html
 import json
-import logging
 import re
 import struct
 import sys
@@ -906,11 +905,9 @@ def warning_lines(err: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[None]:
-    """No proxies; a netrc with a password for the test host; short backoff; the ``skimlock``
-    logger restored after the CLI replaced its handlers."""
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No proxies; a netrc with a password for the test host; short backoff (conftest
+    restores the ``skimlock`` logger)."""
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
                  "all_proxy", "NO_PROXY", "no_proxy", "SKIMLOCK_INDEX_URL", "COLUMNS", "LINES"):
         monkeypatch.delenv(name, raising=False)
@@ -919,12 +916,6 @@ def _isolated(
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     monkeypatch.setattr(cli, "FetchOptions", partial(FetchOptions, backoff=0.01))
-    log = logging.getLogger("skimlock")
-    saved = (list(log.handlers), log.propagate, log.level)
-    try:
-        yield
-    finally:
-        log.handlers[:], log.propagate, log.level = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(scope="module")

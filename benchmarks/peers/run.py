@@ -529,6 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log("installing peers (if missing) under " + str(tools.peer_dir("")))
     programs = sorted({tools.TOOLS[t].program for t in args.tools} - {"skimlock"})
     # pip is needed anyway: it downloads the wheels for the local indexes.
+    tools.ensure_skimlock()
     availability = tools.ensure_peers(sorted({*programs, "pip", "uv"}))
     for name, version in availability.items():
         log(f"  {name}: {version}")

@@ -17,17 +17,12 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
-from rich import box
-from rich.console import Console
-from rich.live import Live
-from rich.logging import RichHandler
-from rich.table import Table
-from rich.text import Text
 
 from . import __version__, output
 from .candidates import BinaryPolicy, ProjectFiles
@@ -47,6 +42,15 @@ from .resolve import ResolveOptions, resolve
 from .stats import Stats, Summary, human_bytes
 from .target import Target
 
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from rich.console import Console
+    from rich.text import Text
+
+    #: rich's Console on a terminal, else :class:`_PlainConsole`.
+    _Console: TypeAlias = "Console | _PlainConsole"
+
 __all__ = ["main"]
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
@@ -64,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.run_stats = Stats()
     if args.index_url is None:
         args.index_url = os.environ.get("SKIMLOCK_INDEX_URL") or DEFAULT_INDEX
-    console = Console(stderr=True, highlight=False)
+    console = _stderr_console()
     _setup_logging(console, args.verbose - args.quiet)
     try:
         result: int = args.func(args, console)
@@ -81,7 +85,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- commands ----------------------------------------------------------------------------------
 
 
-def _cmd_metadata(args: argparse.Namespace, console: Console) -> int:
+class _PlainConsole:
+    """stderr when it is not a terminal: plain lines, no rich (importing rich costs ~50 ms,
+    a tenth of a small run, and scripts and CI never see its output anyway)."""
+
+    is_terminal = False
+
+    def print(self, text: object = "", **_style: Any) -> None:
+        sys.stderr.write(f"{text}\n")
+
+
+def _stderr_console() -> _Console:
+    if not sys.stderr.isatty():
+        return _PlainConsole()
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def _live(progress: _Progress, console: Console) -> contextlib.AbstractContextManager[Any]:
+    from rich.live import Live
+
+    return Live(progress, console=console, refresh_per_second=8, transient=True)
+
+
+def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
     requirement = _requirement(args.requirement)
     target = _target(args)
     stats: Stats = args.run_stats
@@ -129,7 +157,7 @@ def _cmd_metadata(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _cmd_lock(args: argparse.Namespace, console: Console) -> int:
+def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
     resolution, stats, inputs, elapsed = _resolve(args, console)
     if args.format == "requirements":
         text = output.render_requirements(
@@ -157,7 +185,7 @@ def _cmd_lock(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _cmd_resolve(args: argparse.Namespace, console: Console) -> int:
+def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
     resolution, stats, _inputs, elapsed = _resolve(args, console)
     installed = (
         _installed() if resolution.target.is_running and not args.ignore_installed else None
@@ -169,24 +197,22 @@ def _cmd_resolve(args: argparse.Namespace, console: Console) -> int:
             sys.stdout.write(text)
         else:
             output.atomic_write(Path(args.report), text)
-    out = Console(highlight=False, soft_wrap=True)
     rows = output.render_pins_table_rows(resolution)
     pins = sorted(resolution.pins, key=lambda p: p.name)  # the order of the rows
-    table = Table(title=f"Would install for {resolution.target.describe()}", box=box.SIMPLE)
-    for column in ("package", "version", "status", "why"):
-        table.add_column(column)
-    plain = [f"# target: {resolution.target.describe()}"]
+    table: list[tuple[str, ...]] = []
     counts: dict[str, int] = {}
     for pin, (label, version, why) in zip(pins, rows, strict=True):
         status = _status(pin.name, pin.version, installed)
         counts[status] = counts.get(status, 0) + 1
-        table.add_row(label, version, status, why)
-        plain.append(f"{label}\t{version}\t{status}\t{why}")
+        table.append((label, version, status, why))
     if args.report != "-":
-        if out.is_terminal:
-            out.print(table)
+        title = f"Would install for {resolution.target.describe()}"
+        if sys.stdout.isatty():
+            _print_table(title, ("package", "version", "status", "why"), table, stderr=False)
         else:  # one tab-separated line per package, for scripts
-            sys.stdout.write("\n".join(plain) + "\n")
+            lines = [f"# target: {resolution.target.describe()}"]
+            lines += ["\t".join(row) for row in table]
+            sys.stdout.write("\n".join(lines) + "\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _finish(args, console, stats.summary(),
             detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s")
@@ -220,7 +246,7 @@ def _installed() -> dict[NormalizedName, Version]:
 
 
 def _resolve(
-    args: argparse.Namespace, console: Console
+    args: argparse.Namespace, console: _Console
 ) -> tuple[Resolution, Stats, Inputs, float]:
     inputs = collect_inputs(
         requirements=args.requirements,
@@ -258,8 +284,9 @@ def _resolve(
         ) as fetcher,
     ):
         live = (
-            Live(progress, console=console, refresh_per_second=8, transient=True)
-            if console.is_terminal and args.quiet == 0 else contextlib.nullcontext()
+            _live(progress, console)
+            if not isinstance(console, _PlainConsole) and args.quiet == 0
+            else contextlib.nullcontext()
         )
         with live:
             resolution = resolve(
@@ -288,6 +315,8 @@ class _Progress:
         self.pinned = what
 
     def __rich__(self) -> Text:
+        from rich.text import Text
+
         return Text(
             f"resolving for {self.target.describe()}: {self.pages} projects seen, "
             f"{self.metadata} metadata fetched, {human_bytes(self.stats.body_bytes)} in "
@@ -295,15 +324,28 @@ class _Progress:
         )
 
 
-def _pins_table(console: Console, resolution: Resolution, *, installed: None) -> None:
+def _pins_table(console: _Console, resolution: Resolution, *, installed: None) -> None:
     if not console.is_terminal:
         return
-    table = Table(box=box.SIMPLE, title=f"Pinned for {resolution.target.describe()}")
-    for column in ("package", "version", "why"):
+    rows = output.render_pins_table_rows(resolution)
+    title = f"Pinned for {resolution.target.describe()}"
+    _print_table(title, ("package", "version", "why"), rows, stderr=True)
+
+
+def _print_table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, stderr: bool
+) -> None:
+    """A rich table on a terminal."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE, title=title)
+    for column in columns:
         table.add_column(column)
-    for row in output.render_pins_table_rows(resolution):
+    for row in rows:
         table.add_row(*row)
-    console.print(table)
+    Console(stderr=stderr, highlight=False, soft_wrap=True).print(table)
 
 
 def _names(values: Sequence[str] | None) -> set[str]:
@@ -322,7 +364,7 @@ def _names(values: Sequence[str] | None) -> set[str]:
 
 
 def _finish(
-    args: argparse.Namespace, console: Console, summary: Summary, *, detail: str,
+    args: argparse.Namespace, console: _Console, summary: Summary, *, detail: str,
     failed: bool = False,
 ) -> None:
     """The bandwidth line on stderr (after every run, failed or not) and ``--stats``."""
@@ -377,9 +419,11 @@ def _fetcher(args: argparse.Namespace, stats: Stats) -> Iterator[Fetcher]:
         yield fetcher
 
 
-def _setup_logging(console: Console, level: int) -> None:
+def _setup_logging(console: _Console, level: int) -> None:
     handler: logging.Handler
-    if console.is_terminal:
+    if not isinstance(console, _PlainConsole):
+        from rich.logging import RichHandler
+
         handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
     else:
         handler = logging.StreamHandler(sys.stderr)

@@ -74,6 +74,8 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Statuses with which servers refuse a suffix range they do not support.
 _SUFFIX_REFUSED = frozenset({400, 403, 404, 405, 416, 501})
 _MAX_REDIRECTS = 10
+#: Unread bodies up to this size are read before the response is closed (see _drain).
+_DRAIN_MAX = 64 * KiB
 #: Largest project page read (numpy's is 1.6 MB as HTML).
 _MAX_PAGE = 64 * MiB
 
@@ -567,6 +569,7 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise FetchError(url, _describe(exc)) from None
         finally:
+            _drain(response)
             response.close()
             self._record(exchange.category, url, status=response.status_code,
                          nbytes=response.num_bytes_downloaded, headers=headers,
@@ -592,6 +595,7 @@ class Fetcher:
             target = response.next_request
             if target is None:
                 return response
+            _drain(response)
             response.close()
             self._record(category, str(request.url), status=response.status_code,
                          nbytes=response.num_bytes_downloaded, headers=headers,
@@ -753,6 +757,21 @@ def _verify(url: str, data: bytes, hashes: Mapping[str, str], *, required: bool)
         checked += 1
     if required and not checked:
         raise SkimlockError(f"no supported hash to verify {redact(url)}")
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read what is left of a small body before closing: those bytes crossed the wire (so they
+    are counted) and the connection can be reused. Large or broken bodies are just closed."""
+    if response.is_stream_consumed or response.is_closed:
+        return
+    length = response.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > _DRAIN_MAX:
+        return
+    try:
+        for _chunk in response.iter_raw():
+            pass
+    except httpx.HTTPError:
+        pass
 
 
 def _host(url: str) -> str:

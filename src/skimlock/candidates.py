@@ -197,10 +197,6 @@ class ProjectFiles:
         kept.sort(key=lambda item: item[0])  # stable: index order among equals
         return tuple(f for _, f in kept)
 
-    def files_of(self, version: Version) -> tuple[IndexFile, ...]:
-        """Every file listed for ``version`` (unfiltered)."""
-        return tuple(self._by_version.get(version, ()))
-
     def _candidates(
         self, versions: Iterable[Version], target: Target, policy: BinaryPolicy, pinned: bool
     ) -> Iterator[Candidate]:

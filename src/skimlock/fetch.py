@@ -53,7 +53,6 @@ from .errors import (
     HTTPStatusError,
     InsecureIndexError,
     RangeNotSatisfiedError,
-    SkimlockError,
     WheelError,
     redact,
 )
@@ -340,7 +339,7 @@ class Fetcher:
             if resp.status_code != 200:
                 raise HTTPStatusError(url, resp.status_code)
             data = b"".join(exchange.body(self.options.max_metadata))
-        _verify(url, data, file.core_metadata.hashes, required=False)
+        _verify(url, data, file.core_metadata.hashes)
         return data
 
     def _from_wheel(self, file: IndexFile, spent: _Spent) -> tuple[bytes, Category, int | None]:
@@ -745,18 +744,14 @@ class _Whole:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _verify(url: str, data: bytes, hashes: Mapping[str, str], *, required: bool) -> None:
-    """Check every advertised digest we can compute; a mismatch is a hard error."""
-    checked = 0
+def _verify(url: str, data: bytes, hashes: Mapping[str, str]) -> None:
+    """Check every advertised digest hashlib can compute; a mismatch is a hard error."""
     for name, expected in hashes.items():
         if not _supported(name):
             continue
         actual = hashlib.new(name, data).hexdigest()
         if actual != expected.lower():
             raise HashMismatchError(url, name, expected.lower(), actual)
-        checked += 1
-    if required and not checked:
-        raise SkimlockError(f"no supported hash to verify {redact(url)}")
 
 
 def _drain(response: httpx.Response) -> None:

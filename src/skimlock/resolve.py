@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import UndefinedComparison
-from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from resolvelib import BaseReporter, Resolver
@@ -264,8 +263,3 @@ def _asker(req: Req, parent: ResolverCandidate | None, provider: Provider) -> st
 def _chain_name(text: str) -> str:
     """The project name in ``str(candidate)`` (``name[extras] version``)."""
     return text.split(" ", 1)[0].split("[", 1)[0]
-
-
-def root_requirements(inputs: Inputs) -> tuple[Requirement, ...]:
-    """The requirements as the user wrote them."""
-    return tuple(item.requirement for item in inputs.requirements)

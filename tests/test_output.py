@@ -19,10 +19,10 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from skimlock.coremeta import metadata_json
 from skimlock.errors import InputError, InvalidMetadataError, MissingHashError, ResolutionError
 from skimlock.output import (
     PYLOCK_HEADER,
-    _metadata_json,
     atomic_write,
     build_pylock,
     build_report,
@@ -497,7 +497,7 @@ def test_metadata_json_pep566() -> None:
         b"\n"
         b"# Foo\n\nLong text.\n"
     )
-    assert _metadata_json(data) == {
+    assert metadata_json(data) == {
         "metadata_version": "2.1",
         "name": "Foo-Bar",
         "version": "1.0",
@@ -517,7 +517,7 @@ def test_metadata_json_folded_description_header() -> None:
         b"Metadata-Version: 1.1\nName: old\nVersion: 0.1\n"
         b"Description: first line\n        |\n        |    indented\n"
     )
-    result = _metadata_json(data)
+    result = metadata_json(data)
     assert result["description"] == "first line\n\n    indented"
     assert "classifier" not in result
 

@@ -15,7 +15,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -273,16 +273,8 @@ def _resolve(
     stats: Stats = args.run_stats
     progress = _Progress(stats, target)
     started = time.monotonic()
-    trusted = frozenset(args.trusted_host or ()) | frozenset(inputs.trusted_hosts)
-    with (
-        make_client(timeout=args.timeout) as client,
-        Fetcher(
-            client,
-            stats=stats,
-            options=FetchOptions(trusted_hosts=trusted),
-            on_event=progress.event,
-        ) as fetcher,
-    ):
+    with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
+                  on_event=progress.event) as fetcher:
         live = (
             _live(progress, console)
             if not isinstance(console, _PlainConsole) and args.quiet == 0
@@ -409,12 +401,20 @@ def _indexes(args: argparse.Namespace, inputs: Inputs | None = None) -> list[str
 
 
 @contextlib.contextmanager
-def _fetcher(args: argparse.Namespace, stats: Stats) -> Iterator[Fetcher]:
-    """A fetcher over a client of its own; both are closed when the block exits."""
-    options = FetchOptions(trusted_hosts=frozenset(args.trusted_host or ()))
+def _fetcher(
+    args: argparse.Namespace,
+    stats: Stats,
+    *,
+    trusted_hosts: Sequence[str] = (),
+    on_event: Callable[[str], None] | None = None,
+) -> Iterator[Fetcher]:
+    """A fetcher over a client of its own; both are closed when the block exits.
+    ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement files)."""
+    trusted = frozenset(args.trusted_host or ()) | frozenset(trusted_hosts)
     with (
         make_client(timeout=args.timeout) as client,
-        Fetcher(client, stats=stats, options=options) as fetcher,
+        Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
+                on_event=on_event) as fetcher,
     ):
         yield fetcher
 

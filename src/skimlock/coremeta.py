@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.errors
 import email.parser
 import email.policy
+import re
 
 from packaging.metadata import InvalidMetadata, Metadata, RawMetadata, parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -180,6 +181,7 @@ _MULTIPLE_USE = (
 )
 _JSON_KEYS = {name.lower(): name.lower().replace("-", "_") for name in _SINGLE_USE + _MULTIPLE_USE}
 _MULTIPLE_KEYS = frozenset(name.lower() for name in _MULTIPLE_USE)
+_DESCRIPTION_FOLD = re.compile(r"\r?\n {7,8}\|")
 
 
 def metadata_json(data: bytes) -> dict[str, object]:
@@ -189,7 +191,8 @@ def metadata_json(data: bytes) -> dict[str, object]:
     with :mod:`email.parser` (compat32 policy, no validation). Only fields of the core metadata
     specification are kept; keys are lower-case with ``-`` turned to ``_``. Multiple-use fields
     are lists of every value; a repeated single-use field keeps its first value. ``keywords``
-    is the first ``Keywords`` value split on commas, stripped, empty items dropped. A non-empty
+    is the first ``Keywords`` value split on commas, stripped, empty items dropped; a folded
+    ``Description`` header (older metadata versions) is unfolded. A non-empty
     message body becomes ``description`` (replacing a ``Description`` header).
     """
     message = email.parser.Parser(policy=email.policy.compat32).parsestr(
@@ -207,6 +210,8 @@ def metadata_json(data: bytes) -> dict[str, object]:
             result[key] = values
         elif key == "keywords":
             result[key] = [word.strip() for word in values[0].split(",") if word.strip()]
+        elif key == "description":  # old writers folded it: "\n" + 7-8 spaces + "|"
+            result[key] = _DESCRIPTION_FOLD.sub("\n", values[0])
         else:
             result[key] = values[0]
     body = message.get_payload()

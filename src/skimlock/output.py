@@ -33,12 +33,9 @@ Sans-I/O except :func:`atomic_write`.
 from __future__ import annotations
 
 import contextlib
-import email.parser
-import email.policy
 import hashlib
 import logging
 import os
-import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -60,6 +57,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from . import __version__
+from .coremeta import metadata_json
 from .errors import (
     InputError,
     InvalidMetadataError,
@@ -290,7 +288,7 @@ def build_report(
         }
         if pin.requested and pin.requested_extras:
             item["requested_extras"] = sorted(pin.requested_extras)
-        item["metadata"] = _metadata_json(pin.metadata_bytes)
+        item["metadata"] = metadata_json(pin.metadata_bytes)
         items.append(item)
     return {
         "version": "1",
@@ -298,42 +296,6 @@ def build_report(
         "install": items,
         "environment": {str(k): str(v) for k, v in resolution.target.markers.items()},
     }
-
-
-#: Core metadata fields that may appear more than once (PEP 566 JSON: a list).
-_MULTIPLE_USE = frozenset({
-    "classifier", "dynamic", "import_name", "import_namespace", "license_file", "obsoletes",
-    "obsoletes_dist", "platform", "project_url", "provides", "provides_dist", "provides_extra",
-    "requires", "requires_dist", "requires_external", "supported_platform",
-})
-
-_DESCRIPTION_FOLD = re.compile(r"\r?\n {7,8}\|")
-
-
-def _metadata_json(data: bytes) -> dict[str, object]:
-    """The PEP 566 JSON form of METADATA bytes.
-
-    Keys are the lower-cased field names with ``-`` as ``_``; multiple-use fields are lists;
-    ``keywords`` is split on commas; the message body, when present, is ``description``.
-    """
-    text = data.decode("utf-8", errors="replace")
-    message = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text)
-    result: dict[str, object] = {}
-    for field in dict.fromkeys(k.lower() for k in message):
-        key = field.replace("-", "_")
-        values = [str(v) for v in message.get_all(field, [])]
-        if key in _MULTIPLE_USE:
-            result[key] = values
-        elif key == "keywords":
-            result[key] = [w.strip() for w in values[0].split(",") if w.strip()]
-        elif key == "description":
-            result[key] = _DESCRIPTION_FOLD.sub("\n", values[0])
-        else:
-            result[key] = values[0]
-    body = message.get_payload()
-    if isinstance(body, str) and body:
-        result["description"] = body
-    return result
 
 
 # --- table for the CLI -----------------------------------------------------------------------

@@ -216,7 +216,6 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         }
         self.prefetching = prefetch
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
-        self._metadata: dict[tuple[str, Version], FetchedMetadata] = {}
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
         self._deps: dict[tuple[str, Version, frozenset[NormalizedName]], list[Req]] = {}
@@ -348,17 +347,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
     # -- metadata and dependencies ------------------------------------------------------------
 
     def metadata(self, candidate: Candidate) -> FetchedMetadata:
-        """The candidate's core metadata (from its best file), fetched once."""
-        key = (candidate.name, candidate.version)
-        cached = self._metadata.get(key)
-        if cached is not None:
-            return cached
+        """The candidate's core metadata, from its best file (the fetcher fetches a URL once)."""
         file = candidate.metadata_file
         if not file.is_wheel and file.core_metadata is None:
             raise BuildRequiredError(candidate.name, str(candidate.version), file.filename)
-        fetched = self.fetcher.metadata(file)
-        self._metadata[key] = fetched
-        return fetched
+        return self.fetcher.metadata(file)
 
     def _dependencies(
         self, candidate: ResolverCandidate, fetched: FetchedMetadata

@@ -246,20 +246,11 @@ def _asker(req: Req, parent: ResolverCandidate | None, provider: Provider) -> st
     """Who asked for ``req``, with the chain above it: ``b 1.0 ← a 2.0 ← command line``."""
     if parent is None:
         return req.source or "the input"
-    chain = [str(parent)]
-    seen = {parent.name}
+    chain = [parent]
     current = provider.asked_by.get(parent.name)
-    while current is not None and current.name not in seen and len(chain) < 6:
-        chain.append(str(current))
-        seen.add(current.name)
+    while current is not None and current.name not in {c.name for c in chain} and len(chain) < 6:
+        chain.append(current)
         current = provider.asked_by.get(current.name)
-    if current is None:
-        root = provider.root_sources.get(_chain_name(chain[-1]))
-        if root:
-            chain.append(root)
-    return " ← ".join(chain)
-
-
-def _chain_name(text: str) -> str:
-    """The project name in ``str(candidate)`` (``name[extras] version``)."""
-    return text.split(" ", 1)[0].split("[", 1)[0]
+    links = [str(candidate) for candidate in chain]
+    root = provider.root_sources.get(chain[-1].name) if current is None else None
+    return " ← ".join([*links, root] if root else links)

@@ -47,7 +47,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 #: The peers and the versions benchmarked (pinned so results are comparable between runs).
-PEER_VERSIONS = {"pip": "26.3", "uv": "0.13.8", "nab": "0.0.23"}
+PEER_VERSIONS = {"pip": "26.3", "uv": "0.13.9", "nab": "0.0.23"}
 PYPI = "https://pypi.org/simple"
 
 # --- the target ------------------------------------------------------------------------------

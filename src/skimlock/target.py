@@ -24,6 +24,9 @@ Windows); ``os_name``/``sys_platform``/``platform_system`` are ``posix``/``linux
   ``x86_64``, ``i386``/``fat`` -> ``i386``, ``ppc``/``ppc64`` -> ``Power Macintosh``;
 - ``win_amd64`` / ``win32`` / ``win_arm64``: ``AMD64`` / ``x86`` / ``ARM64``.
 
+``i686``/``win32`` stand for a 32-bit OS: a 32-bit interpreter on a 64-bit OS reports the OS's
+machine (``x86_64``, ``AMD64``), as ``platform.machine()`` does, and no single tag describes it.
+
 Several ``--platform`` tags must describe one machine: ``macosx_11_0_arm64`` with
 ``macosx_10_9_universal2`` is one Apple silicon Mac, ``manylinux_2_28_x86_64`` with
 ``manylinux2014_x86_64`` one Linux PC; Linux with Windows, or x86_64 with aarch64, is refused (that

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -78,6 +79,9 @@ def test_pip_installs_the_lock(
     capsys.readouterr()
     locked = {p["name"]: p["version"] for p in tomllib.loads(lock_path.read_text())["packages"]}
     assert locked == {"alpha": "2.0", "beta": "1.1", "gamma": "0.9", "tiny": "1.0"}
+    # The lock claims exactly the interpreter it was resolved for, and pip accepts that claim.
+    (claim,) = tomllib.loads(lock_path.read_text())["environments"]
+    assert f'python_full_version == "{platform.python_version()}"' in claim
     # skimlock read metadata only; no wheel was downloaded.
     assert all(e.path.endswith(".metadata") for e in server.log.matching("/files/"))
     server.log.clear()

@@ -388,7 +388,7 @@ def test_lock_for_an_intel_mac_keeps_x86_64_dependencies(server: Server) -> None
     assert names(data) == {"sqla", "grn"}
     assert data["environments"] == [
         'sys_platform == "darwin" and platform_machine == "x86_64" and '
-        'implementation_name == "cpython" and python_full_version == "3.11.0"'
+        'implementation_name == "cpython" and python_version == "3.11"'
     ]
 
 
@@ -426,6 +426,12 @@ def test_lock_claims_only_the_patch_release_it_was_resolved_for(server: Server) 
     assert not late_marker.evaluate(on_3_11_2)
     assert early_marker.evaluate(on_3_11_2)
     assert not early_marker.evaluate(on_3_11_7)
+    # ...and each claims the whole run of patch releases over which its markers agree.
+    assert str(late_marker).endswith(
+        'python_full_version >= "3.11.3" and python_version == "3.11"')
+    assert str(early_marker).endswith('python_full_version < "3.11.3"')
+    assert late["requires-python"] == "<3.12,==3.11.*,>=3.11.3" or set(
+        str(late["requires-python"]).split(",")) == {"==3.11.*", ">=3.11.3"}
 
 
 def test_lock_refuses_platforms_of_two_machines(

@@ -11,10 +11,12 @@ Owns three output formats:
 
 Decisions:
 
-* Top-level ``requires-python`` of a pylock defaults to ``==X.Y.*`` for the target's minor version.
-  The lock picks wheels by tag for exactly one interpreter (``cp312`` ABI wheels, say), so it is
-  not installable on another minor version; saying so lets an installer fail early with a clear
-  message instead of "no matching wheel".
+* ``environments`` and the top-level ``requires-python`` claim the target's platform and the
+  patch releases of its ``X.Y`` over which the resolution holds (:mod:`skimlock.claim`):
+  ``==X.Y.*`` narrowed by ``>=X.Y.a``/``<X.Y.b`` when a marker or ``Requires-Python`` of the
+  lock compares patch releases. The lock picks wheels by tag for exactly one interpreter
+  (``cp312`` ABI wheels, say), so it is not installable on another minor version; saying so lets
+  an installer fail early with a clear message instead of "no matching wheel".
 * Hashes: pylock and the report carry every digest the index gave whose algorithm is in
   :data:`hashlib.algorithms_guaranteed`; requirements.txt carries one ``--hash`` per file, the
   first of sha256, sha384, sha512 (the algorithms pip accepts). A file without such a hash raises
@@ -57,6 +59,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from . import __version__
+from .claim import patch_range
 from .coremeta import metadata_json
 from .errors import (
     InputError,
@@ -106,9 +109,16 @@ def build_pylock(
     malformed ``Requires-Python``.
     """
     target = resolution.target
+    patches = patch_range(resolution)
     if requires_python is None:
         major, minor, _ = target.python_version
-        requires_python = SpecifierSet(f"=={major}.{minor}.*")
+        first, last = patches
+        clauses = [f"=={major}.{minor}.*"]
+        if first > 0:
+            clauses.append(f">={major}.{minor}.{first}")
+        if last is not None:
+            clauses.append(f"<{major}.{minor}.{last + 1}")
+        requires_python = SpecifierSet(",".join(clauses))
     versions = {pin.name: pin.version for pin in resolution.pins}
     packages = [
         _package(pin, versions, allow_missing_hashes=allow_missing_hashes)
@@ -116,7 +126,7 @@ def build_pylock(
     ]
     pylock = Pylock(
         lock_version=Version("1.0"),
-        environments=[target.environment_marker()],
+        environments=[target.environment_marker(patches)],
         requires_python=requires_python,
         created_by="skimlock",
         packages=packages,

@@ -273,16 +273,30 @@ class Target:
             for extra in candidates
         )
 
-    def environment_marker(self) -> Marker:
-        """A PEP 508 marker that holds in this target only (for pylock ``environments``).
+    def environment_marker(self, patches: tuple[int, int | None] | None = None) -> Marker:
+        """A PEP 508 marker for pylock ``environments``: this platform, machine and
+        implementation, and the Python releases the lock claims.
 
-        It claims exactly what was resolved: the platform, the machine, the implementation and
-        the full Python version (``python_full_version``, not ``python_version``: dependency
-        markers and ``Requires-Python`` may compare patch releases, so a resolution for 3.11.7
-        says nothing about 3.11.2).
+        Without ``patches`` it claims exactly the target's full Python version
+        (``python_full_version``, not ``python_version``: dependency markers and
+        ``Requires-Python`` may compare patch releases, so a resolution for 3.11.7 says nothing
+        about 3.11.2 by itself). ``patches`` = ``(first, last)`` widens that to the patch
+        releases of the target's ``X.Y`` over which the resolution was shown to hold
+        (:func:`skimlock.claim.patch_range`); ``last`` None means "and every later one".
         """
-        keys = ("sys_platform", "platform_machine", "implementation_name", "python_full_version")
+        keys = ("sys_platform", "platform_machine", "implementation_name")
         parts = [f'{key} == "{self.markers[key]}"' for key in keys if self.markers.get(key)]
+        major, minor, patch = self.python_version
+        if patches is None:
+            parts.append(f'python_full_version == "{major}.{minor}.{patch}"')
+        else:
+            first, last = patches
+            if first > 0:
+                parts.append(f'python_full_version >= "{major}.{minor}.{first}"')
+            if last is None:
+                parts.append(f'python_version == "{major}.{minor}"')
+            else:
+                parts.append(f'python_full_version < "{major}.{minor}.{last + 1}"')
         return Marker(" and ".join(parts))
 
     def describe(self) -> str:

@@ -83,10 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.index_url = os.environ.get("SKIMLOCK_INDEX_URL") or DEFAULT_INDEX
         console = _stderr_console()
         _setup_logging(console, args.verbose - args.quiet)
-        args.outputs_checked = False
         try:
             _check_outputs(args)
-            args.outputs_checked = True
             result: int = args.func(args, console)
             return result
         except SkimlockError as exc:
@@ -413,9 +411,11 @@ def _finish(
     :mod:`skimlock.files`), then the bandwidth line on stderr (after every run, failed or not).
     After a failure only ``--stats`` is written, and an error writing it is only printed."""
     everything = list(outputs)
-    if args.stats and (args.outputs_checked or not failed):
+    # After a failure, --stats is written only if its checks passed and no write was tried.
+    if args.stats and (getattr(args, "outputs_checked", False) or not failed):
         text = json.dumps(summary.to_json(), indent=2) + "\n"
         everything.append(Output(destination=args.stats, text=text))
+    args.outputs_checked = False
     try:
         write_outputs(everything)
     except SkimlockError as exc:
@@ -430,6 +430,7 @@ def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None =
     """Refuse bad destinations before any work (and again once every input file is known):
     see :func:`skimlock.files.check_destinations`. Without ``files_read``, the input files
     named on the command line stand for them."""
+    args.outputs_checked = False
     destinations: list[tuple[str, str]] = []
     if args.func is _cmd_lock:
         lock = _lock_destination(args)
@@ -450,6 +451,7 @@ def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None =
         files_read = [Path(p) for p in named]
     check_destinations(destinations, inputs=files_read,
                        overwrite_input=getattr(args, "overwrite_input", False))
+    args.outputs_checked = True
 
 
 def _requirement(text: str) -> Requirement:

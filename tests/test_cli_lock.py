@@ -185,7 +185,7 @@ def test_stats_json(server: Server, capsys: pytest.CaptureFixture[str], tmp_path
     assert {f["filename"] for f in stats["files"]} == {
         "alpha-2.0-py3-none-any.whl", "beta-1.1-py3-none-any.whl"
     }
-    assert lock(server, "tiny", "--stats", "-", "-o", "tiny.toml") == 0
+    assert lock(server, "tiny", "--stats", "-", "-o", "pylock.tiny.toml") == 0
     assert json.loads(capsys.readouterr().out)["requests"] == 2
 
 

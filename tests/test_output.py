@@ -1,14 +1,11 @@
-"""Tests for skimlock.output: pylock.toml, requirements.txt, installation report, atomic_write."""
+"""Tests for skimlock.output: pylock.toml, requirements.txt, installation report."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import stat
 import sys
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from packaging.markers import Marker
@@ -20,10 +17,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from skimlock.coremeta import metadata_json
-from skimlock.errors import InputError, InvalidMetadataError, MissingHashError, ResolutionError
+from skimlock.errors import InvalidMetadataError, MissingHashError, ResolutionError
 from skimlock.output import (
     PYLOCK_HEADER,
-    atomic_write,
     build_pylock,
     build_report,
     dumps_pylock,
@@ -532,77 +528,6 @@ def test_pins_table_rows(target: Target) -> None:
         ("pure[fast]", "1.0", "requested"),
         ("sniffio", "1.3.1", "anyio, pure"),
     ]
-
-
-# --- atomic_write ----------------------------------------------------------------------------
-
-
-def test_atomic_write_creates_and_replaces(tmp_path: Path) -> None:
-    path = tmp_path / "pylock.toml"
-    atomic_write(path, "one\n")
-    assert path.read_bytes() == b"one\n"
-    atomic_write(path, "deux é\n")
-    assert path.read_bytes() == "deux é\n".encode()
-    assert os.listdir(tmp_path) == ["pylock.toml"]
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
-def test_atomic_write_keeps_permissions(tmp_path: Path) -> None:
-    path = tmp_path / "requirements.txt"
-    path.write_text("old\n")
-    path.chmod(0o640)
-    atomic_write(path, "new\n")
-    assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    fresh = tmp_path / "fresh.txt"
-    atomic_write(fresh, "x")
-    umask = os.umask(0)
-    os.umask(umask)
-    assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask
-
-
-def test_atomic_write_encoding_failure_keeps_old_file(tmp_path: Path) -> None:
-    path = tmp_path / "out.txt"
-    path.write_text("old\n")
-    with pytest.raises(InputError, match="cannot write"):
-        atomic_write(path, "bad \udc80 surrogate")
-    assert path.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_atomic_write_replace_failure_keeps_old_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "out.txt"
-    path.write_text("old\n")
-
-    def failing_replace(src: object, dst: object) -> None:
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(InputError, match="Permission denied") as info:
-        atomic_write(path, "new\n")
-    assert isinstance(info.value.__cause__, PermissionError)
-    assert path.read_text() == "old\n"
-    assert os.listdir(tmp_path) == ["out.txt"]
-
-
-def test_atomic_write_interrupt_cleans_up_and_propagates(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "out.txt"
-
-    def interrupted(fd: int) -> None:
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(os, "fsync", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(path, "new\n")
-    assert os.listdir(tmp_path) == []
-
-
-def test_atomic_write_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot write"):
-        atomic_write(tmp_path / "nope" / "out.txt", "x")
 
 
 def test_environment_marker_holds_for_target(target: Target) -> None:

@@ -12,9 +12,11 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ from . import __version__, output
 from .candidates import BinaryPolicy, ProjectFiles
 from .coremeta import metadata_json
 from .errors import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     InputError,
     NoCompatibleFileError,
@@ -36,11 +40,13 @@ from .errors import (
     redact,
 )
 from .fetch import Fetcher, FetchOptions, make_client
+from .files import STDOUT, Output, check_destinations, check_pylock_name, write_outputs
 from .inputs import Inputs, collect_inputs
 from .resolution import Resolution
 from .resolve import ResolveOptions, resolve
 from .stats import Stats, Summary, human_bytes
 from .target import Target
+from .text import printable
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -59,27 +65,61 @@ logger = logging.getLogger("skimlock")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    """Run one command; return its exit code. Never lets an exception (or a traceback) out:
+    an unexpected one is one ``error: internal error`` line (exit 70), with the traceback only
+    under ``-v``; Ctrl-C is one ``interrupted`` line (exit 130)."""
+    verbose = False
+    console: _Console | None = None
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    args.index_url_given = args.index_url is not None
-    args.run_stats = Stats()
-    if args.index_url is None:
-        args.index_url = os.environ.get("SKIMLOCK_INDEX_URL") or DEFAULT_INDEX
-    console = _stderr_console()
-    _setup_logging(console, args.verbose - args.quiet)
-    try:
-        result: int = args.func(args, console)
-        return result
-    except SkimlockError as exc:
-        console.print(f"error: {exc}", markup=False, style="bold red", soft_wrap=True)
-        _finish(args, console, args.run_stats.summary(), detail="failed", failed=True)
-        return exc.exit_code
+        parser = _parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        verbose = args.verbose > 0
+        args.index_url_given = args.index_url is not None
+        args.run_stats = Stats()
+        if args.index_url is None:
+            args.index_url = os.environ.get("SKIMLOCK_INDEX_URL") or DEFAULT_INDEX
+        console = _stderr_console()
+        _setup_logging(console, args.verbose - args.quiet)
+        try:
+            _check_outputs(args)
+            result: int = args.func(args, console)
+            return result
+        except SkimlockError as exc:
+            _say(console, *exc.lines, prefix="error: ", style="bold red")
+            _finish(args, console, args.run_stats.summary(), detail="failed", failed=True)
+            return exc.exit_code
     except KeyboardInterrupt:
-        console.print("interrupted", style="red", soft_wrap=True)
-        return 130
+        _say(console, "interrupted", style="red")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        return _internal_error(console, exc, verbose=verbose)
+
+
+def _internal_error(console: _Console | None, exc: Exception, *, verbose: bool) -> int:
+    head = f"internal error: {type(exc).__name__}: {exc}"
+    if verbose:
+        frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip("\n")
+        _say(console, "Traceback (most recent call last):", *frames.split("\n"))
+        _say(console, head, prefix="error: ", style="bold red")
+    else:
+        _say(console, f"{head} (run with -v for the traceback)", prefix="error: ",
+             style="bold red")
+    return EXIT_INTERNAL
+
+
+def _say(console: _Console | None, *lines: str, prefix: str = "", style: str | None = None
+         ) -> None:
+    """Print ``lines`` on stderr, each escaped on its own (:func:`printable`): the only line
+    breaks are those between ``lines``; ``prefix`` goes before the first. Never markup."""
+    for number, line in enumerate(lines):
+        text = (prefix if number == 0 else "") + printable(line)
+        if console is None:
+            sys.stderr.write(text + "\n")
+        else:
+            console.print(text, markup=False, emoji=False, style=style, soft_wrap=True)
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -100,7 +140,7 @@ def _stderr_console() -> _Console:
         return _PlainConsole()
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
 def _live(progress: _Progress, console: Console) -> contextlib.AbstractContextManager[Any]:
@@ -149,8 +189,11 @@ def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
         }
         sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(fetched.data.decode("utf-8", errors="replace"))
-        if not fetched.data.endswith(b"\n"):
+        text = fetched.data.decode("utf-8", errors="replace")
+        if sys.stdout.isatty():  # keep the lines, escape what would steer the terminal
+            text = "\n".join(printable(line) for line in text.splitlines())
+        sys.stdout.write(text)
+        if not text.endswith("\n"):
             sys.stdout.write("\n")
     _finish(args, console, stats.summary(), detail=f"{fetched.file.filename} via "
             f"{fetched.source.category.value}")
@@ -170,33 +213,34 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
             requires_python=inputs.requires_python,
         )
         text = output.dumps_pylock(lock)
-    destination = args.output or (
-        "requirements.txt" if args.format == "requirements" else "pylock.toml"
-    )
-    if destination == "-":
-        sys.stdout.write(text)
-    else:
-        output.atomic_write(Path(destination), text)
+    destination = _lock_destination(args)
+    _check_outputs(args, inputs.files_read)
     _pins_table(console, resolution, installed=None)
-    written = "" if destination == "-" else f"wrote {destination}; "
+    written = "" if destination == STDOUT else f"wrote {destination}; "
     _finish(args, console, stats.summary(),
             detail=f"{written}{len(resolution.pins)} packages for "
-            f"{resolution.target.describe()} in {elapsed:.1f} s")
+            f"{resolution.target.describe()} in {elapsed:.1f} s",
+            outputs=[Output(destination=destination, text=text)])
     return 0
 
 
+def _lock_destination(args: argparse.Namespace) -> str:
+    return str(args.output or (
+        "requirements.txt" if args.format == "requirements" else "pylock.toml"
+    ))
+
+
 def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
-    resolution, stats, _inputs, elapsed = _resolve(args, console)
+    resolution, stats, inputs, elapsed = _resolve(args, console)
+    _check_outputs(args, inputs.files_read)
     installed = (
         _installed() if resolution.target.is_running and not args.ignore_installed else None
     )
+    outputs = []
     if args.report:
         report = output.build_report(resolution, installed=installed)
         text = json.dumps(report, indent=2, sort_keys=False) + "\n"
-        if args.report == "-":
-            sys.stdout.write(text)
-        else:
-            output.atomic_write(Path(args.report), text)
+        outputs.append(Output(destination=args.report, text=text))
     rows = output.render_pins_table_rows(resolution)
     pins = sorted(resolution.pins, key=lambda p: p.name)  # the order of the rows
     table: list[tuple[str, ...]] = []
@@ -210,12 +254,13 @@ def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
         if sys.stdout.isatty():
             _print_table(title, ("package", "version", "status", "why"), table, stderr=False)
         else:  # one tab-separated line per package, for scripts
-            lines = [f"# target: {resolution.target.describe()}"]
-            lines += ["\t".join(row) for row in table]
+            lines = [f"# target: {printable(resolution.target.describe())}"]
+            lines += ["\t".join(printable(cell) for cell in row) for row in table]
             sys.stdout.write("\n".join(lines) + "\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _finish(args, console, stats.summary(),
-            detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s")
+            detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s",
+            outputs=outputs)
     return 0
 
 
@@ -309,11 +354,11 @@ class _Progress:
     def __rich__(self) -> Text:
         from rich.text import Text
 
-        return Text(
+        return Text(printable(
             f"resolving for {self.target.describe()}: {self.pages} projects seen, "
             f"{self.metadata} metadata fetched, {human_bytes(self.stats.body_bytes)} in "
             f"{self.stats.requests} requests; trying {self.pinned}"
-        )
+        ))
 
 
 def _pins_table(console: _Console, resolution: Resolution, *, installed: None) -> None:
@@ -327,17 +372,20 @@ def _pins_table(console: _Console, resolution: Resolution, *, installed: None) -
 def _print_table(
     title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *, stderr: bool
 ) -> None:
-    """A rich table on a terminal."""
+    """A rich table on a terminal. Every cell and the title are escaped (:func:`printable`) and
+    given as :class:`~rich.text.Text`, so rich never reads markup in them."""
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(box=box.SIMPLE, title=title)
+    table = Table(box=box.SIMPLE, title=Text(printable(title)))
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*row)
-    Console(stderr=stderr, highlight=False, soft_wrap=True).print(table)
+        table.add_row(*(Text(printable(cell)) for cell in row))
+    Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False, emoji=False
+            ).print(table)
 
 
 def _names(values: Sequence[str] | None) -> set[str]:
@@ -357,22 +405,53 @@ def _names(values: Sequence[str] | None) -> set[str]:
 
 def _finish(
     args: argparse.Namespace, console: _Console, summary: Summary, *, detail: str,
-    failed: bool = False,
+    failed: bool = False, outputs: Sequence[Output] = (),
 ) -> None:
-    """The bandwidth line on stderr (after every run, failed or not) and ``--stats``."""
-    if args.stats:
+    """Write the run's ``outputs`` and ``--stats`` together (all or none replaced, see
+    :mod:`skimlock.files`), then the bandwidth line on stderr (after every run, failed or not).
+    After a failure only ``--stats`` is written, and an error writing it is only printed."""
+    everything = list(outputs)
+    # After a failure, --stats is written only if its checks passed and no write was tried.
+    if args.stats and (getattr(args, "outputs_checked", False) or not failed):
         text = json.dumps(summary.to_json(), indent=2) + "\n"
-        if args.stats == "-":
-            sys.stdout.write(text)
-        else:
-            try:
-                output.atomic_write(Path(args.stats), text)
-            except SkimlockError as exc:
-                if not failed:
-                    raise
-                console.print(f"error: {exc}", markup=False, style="bold red", soft_wrap=True)
+        everything.append(Output(destination=args.stats, text=text))
+    args.outputs_checked = False
+    try:
+        write_outputs(everything)
+    except SkimlockError as exc:
+        if not failed:
+            raise
+        _say(console, *exc.lines, prefix="error: ", style="bold red")
     if args.verbose - args.quiet >= 0:
-        console.print(f"{detail}: {summary.line()}", markup=False, soft_wrap=True)
+        _say(console, f"{detail}: {summary.line()}")
+
+
+def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None = None) -> None:
+    """Refuse bad destinations before any work (and again once every input file is known):
+    see :func:`skimlock.files.check_destinations`. Without ``files_read``, the input files
+    named on the command line stand for them."""
+    args.outputs_checked = False
+    destinations: list[tuple[str, str]] = []
+    if args.func is _cmd_lock:
+        lock = _lock_destination(args)
+        if args.format == "pylock":
+            check_pylock_name(lock)
+        destinations.append((lock, "-o" if args.output else "lock file"))
+    if getattr(args, "report", None):
+        destinations.append((args.report, "--report"))
+    if args.stats:
+        destinations.append((args.stats, "--stats"))
+    if files_read is None:
+        named = [*(getattr(args, "requirement_file", None) or ()),
+                 *(getattr(args, "constraint_file", None) or ())]
+        project = getattr(args, "project", None)
+        if project:
+            named.append(os.path.join(project, "pyproject.toml")
+                         if os.path.isdir(project) else project)
+        files_read = [Path(p) for p in named]
+    check_destinations(destinations, inputs=files_read,
+                       overwrite_input=getattr(args, "overwrite_input", False))
+    args.outputs_checked = True
 
 
 def _requirement(text: str) -> Requirement:
@@ -419,15 +498,28 @@ def _fetcher(
         yield fetcher
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Escapes every log message (:func:`printable`): messages interpolate index- and
+    package-controlled strings, so one record stays one line and cannot steer the terminal."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
+
+
 def _setup_logging(console: _Console, level: int) -> None:
     handler: logging.Handler
     if not isinstance(console, _PlainConsole):
         from rich.logging import RichHandler
 
         handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
+        handler.setFormatter(_PrintableFormatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("skimlock")
     root.handlers[:] = [handler]
     root.propagate = False
@@ -447,7 +539,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                        help="another index, used for projects the first one lacks")
     index.add_argument("--trusted-host", action="append", metavar="HOST",
                        help="allow plain HTTP to this host (loopback is always allowed)")
-    index.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    index.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                       help="seconds per request (a number > 0; default 30)")
     tgt = parser.add_argument_group("target (default: the running interpreter)")
     tgt.add_argument("--python-version", metavar="X.Y[.Z]",
                      help="target Python version; X.Y means X.Y.0")
@@ -464,14 +557,15 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="skimlock",
+        prog="skimlock", allow_abbrev=False,
         description="Resolve Python requirements into a pinned lock without downloading wheels.",
     )
     parser.add_argument("--version", action="version", version=f"skimlock {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     meta = sub.add_parser(
-        "metadata", help="print the core metadata of the file the target would use",
+        "metadata", allow_abbrev=False,
+        help="print the core metadata of the file the target would use",
         description="Print the METADATA of the wheel that would be chosen for the target, "
         "read without downloading the wheel.",
     )
@@ -481,7 +575,7 @@ def _parser() -> argparse.ArgumentParser:
     meta.set_defaults(func=_cmd_metadata)
 
     lock = sub.add_parser(
-        "lock", help="resolve and write a lock file (pylock.toml by default)",
+        "lock", allow_abbrev=False, help="resolve and write a lock file (pylock.toml by default)",
         description="Resolve requirements for a target and write pylock.toml (PEP 751) or a "
         "hashed requirements.txt, reading metadata without downloading wheels.",
     )
@@ -491,11 +585,13 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--format", choices=["pylock", "requirements"], default="pylock")
     lock.add_argument("--allow-missing-hashes", action="store_true",
                       help="lock files the index gives no hash for, without a hash")
+    lock.add_argument("--overwrite-input", action="store_true",
+                      help="allow -o (or --stats) to replace one of the input files")
     _add_common(lock)
     lock.set_defaults(func=_cmd_lock)
 
     res = sub.add_parser(
-        "resolve", help="dry-run install: print what would be installed",
+        "resolve", allow_abbrev=False, help="dry-run install: print what would be installed",
         description="Resolve and print what would be installed (compared with the running "
         "interpreter when it is the target). Nothing is downloaded or installed.",
     )
@@ -504,9 +600,22 @@ def _parser() -> argparse.ArgumentParser:
                      help="write pip's installation report (JSON, version 1); - = stdout")
     res.add_argument("--ignore-installed", action="store_true",
                      help="report every package as to be installed, whatever is installed")
+    res.add_argument("--overwrite-input", action="store_true",
+                     help="allow --report (or --stats) to replace one of the input files")
     _add_common(res)
     res.set_defaults(func=_cmd_resolve)
     return parser
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a finite number of seconds > 0 (one-line usage error otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds greater than 0")
+    return value
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:

@@ -8,6 +8,8 @@ Every error prints a single line a user can act on (``str(error)``) and carries 
 2     usage or input error (bad arguments, files, requirements)
 3     network or index error (HTTP, malformed pages, bad wheels)
 4     integrity error (a hash or a metadata identity mismatch)
+70    internal error (a bug: an exception skimlock did not expect)
+130   interrupted (Ctrl-C)
 ====  =========================================================
 
 httpx exceptions never leave :mod:`skimlock.fetch`; they are converted there.
@@ -20,6 +22,8 @@ import re
 __all__ = [
     "EXIT_INDEX",
     "EXIT_INTEGRITY",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_RESOLUTION",
     "EXIT_USAGE",
     "ApiVersionError",
@@ -48,6 +52,9 @@ EXIT_RESOLUTION = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_INTEGRITY = 4
+#: An unexpected exception (``EX_SOFTWARE`` of sysexits.h); the CLI prints one line.
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
 
 
 def redact(url: str) -> str:
@@ -59,16 +66,28 @@ _USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?#]*@")
 
 
 class SkimlockError(Exception):
-    """Root of every error skimlock raises on purpose."""
+    """Root of every error skimlock raises on purpose.
+
+    ``message`` is one line; an explanation over several lines gives the rest as ``details``
+    (one string per line). The CLI escapes every line on its own (:func:`skimlock.text.printable`),
+    so a line break inside a value (a file name from an index, say) never splits a line: the
+    only line breaks a user sees are those of ``lines``.
+    """
 
     exit_code: int = EXIT_INDEX
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, details: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.message = message
+        self.details = details
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The message, then each line of the details."""
+        return (self.message, *self.details)
 
     def __str__(self) -> str:
-        return self.message
+        return "\n".join(self.lines)
 
 
 # --- input -----------------------------------------------------------------------------------

@@ -109,6 +109,9 @@ class Inputs:
     no_binary: frozenset[str] = frozenset()
     #: ``[project].requires-python`` of the project file, if any.
     requires_python: SpecifierSet | None = None
+    #: Every local file read (requirement and constraint files, nested includes, the project
+    #: file), as named: outputs must not overwrite them.
+    files_read: tuple[Path, ...] = ()
 
 
 def collect_inputs(
@@ -143,6 +146,7 @@ def collect_inputs(
     requires_python = None
     if project is not None:
         pyproject = _Project.load(project)
+        collector.files_read.append(project / "pyproject.toml" if project.is_dir() else project)
         collector.requirements.extend(
             pyproject.requirements(
                 extras=extras, groups=groups, project_dependencies=project_dependencies
@@ -161,6 +165,7 @@ def collect_inputs(
         only_binary=frozenset(collector.only_binary),
         no_binary=frozenset(collector.no_binary),
         requires_python=requires_python,
+        files_read=tuple(collector.files_read),
     )
 
 
@@ -284,6 +289,7 @@ class _Collector:
         self.pre = False
         self.only_binary: set[str] = set()
         self.no_binary: set[str] = set()
+        self.files_read: list[Path] = []
 
     def read_file(
         self,
@@ -311,6 +317,7 @@ class _Collector:
             raise InputError(
                 f"cannot read {kind} file{named}: {exc.strerror or exc}", source=where, line=at
             ) from None
+        self.files_read.append(path)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -1,4 +1,4 @@
-"""Writers: a :class:`~skimlock.resolution.Resolution` as a lock or a report; atomic writes.
+"""Writers: a :class:`~skimlock.resolution.Resolution` as a lock or a report (text, no I/O).
 
 Owns three output formats:
 
@@ -29,20 +29,15 @@ Decisions:
   wheel. requirements.txt lists the hashes of all of the pin's files, sdist included.
 * The report's ``pip_version`` says ``skimlock <version>``: no pip produced it.
 
-Sans-I/O except :func:`atomic_write`.
+Sans-I/O: these functions return text or data; :mod:`skimlock.files` writes it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
-import secrets
-import stat
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import tomli_w
@@ -62,7 +57,6 @@ from . import __version__
 from .claim import patch_range
 from .coremeta import metadata_json
 from .errors import (
-    InputError,
     InvalidMetadataError,
     MissingHashError,
     ResolutionError,
@@ -72,7 +66,6 @@ from .simple import IndexFile
 
 __all__ = [
     "PYLOCK_HEADER",
-    "atomic_write",
     "build_pylock",
     "build_report",
     "dumps_pylock",
@@ -320,67 +313,6 @@ def render_pins_table_rows(resolution: Resolution) -> list[tuple[str, str, str]]
         why = ", ".join(via) if via else ("requested" if pin.requested else "")
         rows.append((pin.name + extras, str(pin.version), why))
     return rows
-
-
-# --- files -----------------------------------------------------------------------------------
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) so that readers see the old or the new file, whole.
-
-    Writes a temporary file next to ``path``, flushes and fsyncs it, then renames it over
-    ``path``. An existing file keeps its permission bits; a new one gets the umask's. On any
-    failure the temporary file is removed and ``path`` is untouched; an OS or encoding error
-    becomes :class:`InputError`.
-    """
-    path = Path(path)
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InputError(f"cannot write {path}: the text is not valid Unicode "
-                         f"({error.reason})") from error
-    temporary: Path | None = None
-    try:
-        temporary, fd = _create_temporary(path)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
-        os.replace(temporary, path)
-        temporary = None
-        _fsync_directory(path.parent)
-    except BaseException as error:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise InputError(f"cannot write {path}: {error.strerror or error}") from error
-        raise
-
-
-def _create_temporary(path: Path) -> tuple[Path, int]:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            return candidate, os.open(candidate, flags, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name next to {path}")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the OS allows fsync on a directory (best effort)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _public_url(url: str) -> str:

@@ -92,7 +92,8 @@ def resolve(
     try:
         result = resolver.resolve(roots, max_rounds=options.max_rounds)
     except ResolutionImpossible as exc:
-        raise ResolutionError(_explain(list(exc.causes), provider, target)) from None
+        first, *rest = _explain(list(exc.causes), provider, target)
+        raise ResolutionError(first, details=tuple(rest)) from None
     except ResolutionTooDeep:
         raise ResolutionError(
             f"gave up after {options.max_rounds} resolution rounds; the requirements need too "
@@ -196,8 +197,9 @@ def _explain(
     causes: Sequence[RequirementInformation[Req, ResolverCandidate]],
     provider: Provider,
     target: Target,
-) -> str:
-    """A readable account of a conflict: what asked for what, and what the index offers."""
+) -> list[str]:
+    """A readable account of a conflict, one line per item: what asked for what, and what the
+    index offers (lines, not one string: the CLI escapes each line, keeping only these breaks)."""
     lines = ["the requirements cannot be satisfied together:"]
     names: list[str] = []
     for cause in causes:
@@ -216,7 +218,7 @@ def _explain(
             names.append(req.name)
     for name in names:
         lines.append(_offer(name, provider, target))
-    return "\n".join(lines)
+    return lines
 
 
 def _offer(name: str, provider: Provider, target: Target, limit: int = 12) -> str:

@@ -24,7 +24,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 LINUX = ["--python-version", "3.12", "--platform", "manylinux_2_28_x86_64"]
-BANDWIDTH = re.compile(r"fetched \d+(\.\d)? [KMG]?B in \d+ requests")
+BANDWIDTH = re.compile(r"fetched \d+(\.\d)? [KMG]?B in \d+ requests?")
 
 
 @pytest.fixture(scope="module")
@@ -176,10 +176,10 @@ def test_stats_json(server: Server, capsys: pytest.CaptureFixture[str], tmp_path
     assert lock(server, "alpha", "--stats", "s.json") == 0
     capsys.readouterr()
     stats = json.loads((tmp_path / "s.json").read_text())
-    assert stats["schema"] == 1
+    assert stats["schema"] == 2
     assert stats["requests"] == len(stats["request_log"]) > 0
     assert set(stats["by_category"]) == {
-        "index-page", "metadata-pep658", "metadata-range", "full-download"
+        "index-page", "metadata-pep658", "metadata-range", "full-download", "input"
     }
     assert stats["by_category"]["index-page"]["requests"] == 2
     assert {f["filename"] for f in stats["files"]} == {

@@ -39,7 +39,7 @@ from .fetch import Fetcher, FetchOptions, make_client
 from .inputs import Inputs, collect_inputs
 from .resolution import Resolution
 from .resolve import ResolveOptions, resolve
-from .stats import Stats, Summary, human_bytes
+from .stats import Stats, Summary, human_bytes, plural
 from .target import Target
 
 if TYPE_CHECKING:
@@ -177,10 +177,10 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
         sys.stdout.write(text)
     else:
         output.atomic_write(Path(destination), text)
-    _pins_table(console, resolution, installed=None)
+    _pins_table(console, resolution, quiet=args.quiet > 0)
     written = "" if destination == "-" else f"wrote {destination}; "
     _finish(args, console, stats.summary(),
-            detail=f"{written}{len(resolution.pins)} packages for "
+            detail=f"{written}{plural(len(resolution.pins), 'package')} for "
             f"{resolution.target.describe()} in {elapsed:.1f} s")
     return 0
 
@@ -215,7 +215,7 @@ def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
             sys.stdout.write("\n".join(lines) + "\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _finish(args, console, stats.summary(),
-            detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s")
+            detail=f"{plural(len(resolution.pins), 'package')} ({summary}) in {elapsed:.1f} s")
     return 0
 
 
@@ -295,7 +295,7 @@ class _Progress:
         self.target = target
         self.pages = 0
         self.metadata = 0
-        self.pinned = ""
+        self.step = ""
 
     def event(self, kind: str) -> None:
         if kind == "page":
@@ -304,20 +304,27 @@ class _Progress:
             self.metadata += 1
 
     def pin(self, what: str) -> None:
-        self.pinned = what
+        """A resolver step: ``looking up x>=1 (from ...)``, ``pinned x 1.0``, ``rejected ...``."""
+        self.step = what
+
+    def text(self) -> str:
+        last = self.stats.last.rstrip("/").rsplit("/", 1)[-1]
+        fetched = f"; last fetched {last}" if last else ""
+        step = f"; {self.step}" if self.step else "; fetching index pages"
+        return (
+            f"resolving for {self.target.describe()}: {plural(self.pages, 'project')} seen, "
+            f"{self.metadata} metadata fetched, {human_bytes(self.stats.body_bytes)} in "
+            f"{plural(self.stats.requests, 'request')}{step}{fetched}"
+        )
 
     def __rich__(self) -> Text:
         from rich.text import Text
 
-        return Text(
-            f"resolving for {self.target.describe()}: {self.pages} projects seen, "
-            f"{self.metadata} metadata fetched, {human_bytes(self.stats.body_bytes)} in "
-            f"{self.stats.requests} requests; trying {self.pinned}"
-        )
+        return Text(self.text())
 
 
-def _pins_table(console: _Console, resolution: Resolution, *, installed: None) -> None:
-    if not console.is_terminal:
+def _pins_table(console: _Console, resolution: Resolution, *, quiet: bool) -> None:
+    if not console.is_terminal or quiet:
         return
     rows = output.render_pins_table_rows(resolution)
     title = f"Pinned for {resolution.target.describe()}"
@@ -371,6 +378,8 @@ def _finish(
                 if not failed:
                     raise
                 console.print(f"error: {exc}", markup=False, style="bold red", soft_wrap=True)
+    if failed and summary.requests == 0:
+        return  # nothing was fetched (a usage error, say): no bandwidth to report
     if args.verbose - args.quiet >= 0:
         console.print(f"{detail}: {summary.line()}", markup=False, soft_wrap=True)
 
@@ -431,8 +440,10 @@ def _setup_logging(console: _Console, level: int) -> None:
     root = logging.getLogger("skimlock")
     root.handlers[:] = [handler]
     root.propagate = False
+    # -v: every request and metadata outcome (INFO); -vv: resolver steps too (DEBUG).
     root.setLevel(
-        logging.ERROR if level < 0 else logging.DEBUG if level > 0 else logging.WARNING
+        logging.ERROR if level < 0 else logging.WARNING if level == 0
+        else logging.INFO if level == 1 else logging.DEBUG
     )
 
 
@@ -458,8 +469,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pre", action="store_true", help="allow pre-releases")
     parser.add_argument("--stats", metavar="FILE",
                         help="write bandwidth statistics as JSON (- for stdout)")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log each request and metadata strategy; -vv adds resolver steps")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="print errors only (no pins table, no bandwidth line)")
 
 
 def _parser() -> argparse.ArgumentParser:

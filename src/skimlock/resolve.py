@@ -8,7 +8,7 @@ into an explanation a user can act on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import UndefinedComparison
@@ -46,12 +46,39 @@ class ResolveOptions:
 
 
 class _Reporter(BaseReporter[Req, ResolverCandidate, Identifier]):
+    """Resolver steps: to ``on_pin`` for the progress line, and to the log at DEBUG (``-vv``)."""
+
     def __init__(self, on_pin: Callable[[str], None] | None) -> None:
         self._on_pin = on_pin
 
+    def _step(self, text: str) -> None:
+        logger.debug("resolver: %s", text)
+        if self._on_pin is not None:
+            self._on_pin(text)
+
+    def starting_round(self, index: int) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("resolver: round %d", index)
+
+    def adding_requirement(self, requirement: Req, parent: ResolverCandidate | None) -> None:
+        if requirement.identifier == PYTHON:
+            return
+        who = str(parent) if parent is not None else (requirement.source or "the input")
+        self._step(f"looking up {requirement} (from {who})")
+
+    def resolving_conflicts(
+        self, causes: Collection[RequirementInformation[Req, ResolverCandidate]]
+    ) -> None:
+        names = sorted({str(cause.requirement) for cause in causes})
+        self._step(f"backtracking over {', '.join(names)}")
+
+    def rejecting_candidate(self, criterion: object, candidate: ResolverCandidate) -> None:
+        if candidate.candidate is not None:
+            self._step(f"rejected {candidate}")
+
     def pinning(self, candidate: ResolverCandidate) -> None:
-        if self._on_pin is not None and candidate.candidate is not None:
-            self._on_pin(str(candidate))
+        if candidate.candidate is not None:
+            self._step(f"pinned {candidate}")
 
 
 def resolve(

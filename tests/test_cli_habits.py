@@ -1,0 +1,127 @@
+"""What pip/uv users expect of the CLI: honest summaries, -q/-v, hashes, inputs, dry-run installs.
+All against the loopback index (``index.graphs.CLI_DISTS``)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from index.graphs import CLI_DISTS, serve_graph
+from index.server import Server
+from skimlock import cli
+from skimlock.cli import main
+
+LINUX = ["--python-version", "3.12", "--platform", "manylinux_2_28_x86_64"]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve_graph(tmp_path_factory.mktemp("habits-graph"), CLI_DISTS) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy", "SKIMLOCK_INDEX_URL", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.chdir(tmp_path)
+
+
+def lock(server: Server, *args: str) -> int:
+    return main(["lock", "-i", server.simple_url, *LINUX, *args])
+
+
+# --- item 10: the bandwidth line -------------------------------------------------------------
+
+
+def test_singular_and_honest_bandwidth_line(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lock(server, "tiny", "-o", "-") == 0
+    err = capsys.readouterr().err
+    assert err.startswith("1 package for CPython 3.12.0")
+    assert " in 2 requests: index pages " in err
+    assert "B in 1 request; metadata of 1 file " in err
+    assert "B in 1 request instead of downloading their " in err
+
+
+def test_no_bandwidth_line_after_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lock", "--python-version", "3.12"]) == 2
+    err = capsys.readouterr().err
+    assert "nothing to resolve" in err
+    assert "fetched" not in err
+
+
+# --- item 11: -q and -v ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """stderr as a terminal: rich console, pins table."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "_stderr_console",
+                        lambda: Console(file=buffer, force_terminal=True, no_color=True,
+                                        width=200))
+    monkeypatch.setattr(cli, "_live", lambda progress, console: _nothing())
+    return buffer
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_quiet_hides_the_pins_table(
+    server: Server, terminal: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lock(server, "tiny", "-o", "-") == 0
+    shown = capsys.readouterr().err + terminal.getvalue()
+    assert "Pinned for" in shown
+    terminal.truncate(0)
+    assert lock(server, "tiny", "-o", "-", "-q") == 0
+    shown = capsys.readouterr().err + terminal.getvalue()
+    assert "Pinned for" not in shown
+    assert "fetched" not in shown
+
+
+def test_verbose_logs_each_request_and_strategy(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert lock(server, "tiny", "-o", "-") == 0
+    assert "GET " not in capsys.readouterr().err
+    assert lock(server, "tiny", "-o", "-", "-v") == 0
+    err = capsys.readouterr().err
+    assert f"GET {server.simple_url}tiny/ -> 200" in err
+    assert "metadata-pep658" in err
+    assert "metadata of tiny-1.0-py3-none-any.whl from the index's .metadata file" in err
+    assert "resolver:" not in err
+    assert lock(server, "tiny", "-o", "-", "-vv") == 0
+    err = capsys.readouterr().err
+    assert "resolver: pinned tiny 1.0" in err
+    assert "resolver: looking up tiny (from command line)" in err
+
+
+def test_progress_line_names_the_step(server: Server) -> None:
+    from skimlock.stats import Stats
+    from skimlock.target import Target
+
+    stats = Stats()
+    progress = cli._Progress(stats, Target.from_options(python_version="3.12"))
+    assert "fetching index pages" in progress.text()
+    progress.pin("pinned tiny 1.0")
+    stats.last = f"{server.simple_url}tiny/"
+    text = progress.text()
+    assert text.endswith("; pinned tiny 1.0; last fetched tiny")
+    assert "0 projects seen" in text
+    assert "0 requests" in text

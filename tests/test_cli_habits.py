@@ -125,3 +125,60 @@ def test_progress_line_names_the_step(server: Server) -> None:
     assert text.endswith("; pinned tiny 1.0; last fetched tiny")
     assert "0 projects seen" in text
     assert "0 requests" in text
+
+
+# --- item 8: --hash and --require-hashes ------------------------------------------------------
+
+
+def sha256(server: Server, filename: str) -> str:
+    assert server.tree is not None
+    return server.tree.file(filename).sha256
+
+
+def test_a_matching_hash_locks_only_the_matching_file(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sdist = next(f.filename for f in server.tree.projects["alpha"]  # type: ignore[union-attr]
+                 if f.filename.endswith(".tar.gz") and "2.0" in f.filename)
+    (tmp_path / "req.txt").write_text(
+        f"alpha==2.0 --hash=sha256:{'0' * 64} --hash=sha256:{sha256(server, sdist)}\n"
+    )
+    assert lock(server, "-r", "req.txt", "-o", "pylock.toml") == 0, capsys.readouterr().err
+    text = (tmp_path / "pylock.toml").read_text()
+    assert sdist in text
+    assert "alpha-2.0-py3-none-any.whl" not in text
+    assert "beta-1.1-py3-none-any.whl" in text  # unhashed dependencies are locked as usual
+
+
+def test_a_wrong_hash_is_an_integrity_error(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "pylock.toml").write_text("old\n")
+    (tmp_path / "req.txt").write_text(f"tiny==1.0 --hash=sha256:{'ab' * 32}\n")
+    assert lock(server, "-r", "req.txt") == 4
+    err = capsys.readouterr().err
+    assert f"tiny 1.0: no file matches the --hash given in req.txt:1 (sha256:{'ab' * 32})" in err
+    assert f"the index lists sha256:{sha256(server, 'tiny-1.0-py3-none-any.whl')}" in err
+    assert (tmp_path / "pylock.toml").read_text() == "old\n"
+    # Also through a constraints file.
+    (tmp_path / "c.txt").write_text(f"tiny==1.0 --hash=sha256:{'cd' * 32}\n")
+    assert lock(server, "tiny", "-c", "c.txt") == 4
+    assert "given in c.txt:1" in capsys.readouterr().err
+
+
+def test_require_hashes_covers_dependencies(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tiny = f"tiny==1.0 --hash=sha256:{sha256(server, 'tiny-1.0-py3-none-any.whl')}\n"
+    (tmp_path / "req.txt").write_text(tiny)
+    assert lock(server, "-r", "req.txt", "--require-hashes", "-o", "-") == 0
+    capsys.readouterr()
+    (tmp_path / "req.txt").write_text(
+        "--require-hashes\n" + tiny
+        + f"alpha==2.0 --hash=sha256:{sha256(server, 'alpha-2.0-py3-none-any.whl')}\n"
+    )
+    assert lock(server, "-r", "req.txt", "-o", "-") == 2
+    err = capsys.readouterr().err
+    assert "these have none: beta 1.1" in err
+    assert lock(server, "-r", "req.txt", "beta", "-o", "-") == 2
+    assert "'beta' must pin one version with ==" in capsys.readouterr().err

@@ -255,6 +255,7 @@ def _resolve(
         project=Path(args.project) if args.project else None,
         extras=args.extra or (),
         groups=args.group or (),
+        require_hashes=args.require_hashes,
     )
     if not inputs.requirements:
         raise InputError("nothing to resolve: name requirements, -r FILE or --project FILE")
@@ -536,6 +537,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                        help="with --project: include this optional-dependencies extra")
     group.add_argument("--group", action="append", metavar="NAME",
                        help="with --project: include this PEP 735 dependency group")
+    group.add_argument("--require-hashes", action="store_true",
+                       help="as pip: every requirement pinned with == and given --hash, and "
+                       "every locked project named with hashes")
     group.add_argument("--only-binary", action="append", metavar="NAMES",
                        help="never use sdists for these projects (:all: for every one)")
     group.add_argument("--no-binary", action="append", metavar="NAMES",

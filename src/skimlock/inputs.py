@@ -20,14 +20,15 @@ This module owns the input formats skimlock accepts. It reads local files and ne
     file; include cycles are an error), ``-i/--index-url``, ``--extra-index-url``,
     ``--trusted-host``, ``--pre``, ``--only-binary`` and ``--no-binary`` (comma-separated names,
     ``:all:``, ``:none:``, applied in order as pip does: a name given to one is removed from the
-    other, ``:all:`` clears both and ``:none:`` clears its own), and ``--require-hashes`` (accepted;
-    every lock skimlock writes pins hashes anyway). Values may be written ``--opt=value``,
-    ``--opt value`` or, for one-letter options, ``-rvalue``. ``-i`` may be given more than once
-    only with the same URL;
-  - per-requirement options: ``--hash`` is accepted and ignored, because skimlock takes hashes from
-    the index (and the lock pins the file the index serves). ``--config-settings``,
-    ``--global-option`` and ``--install-option`` steer a build, which skimlock never does: they are
-    errors;
+    other, ``:all:`` clears both and ``:none:`` clears its own), and ``--require-hashes`` (pip's
+    rule: every requirement pinned with ``==`` and given ``--hash``). Values may be written
+    ``--opt=value``, ``--opt value`` or, for one-letter options, ``-rvalue``. ``-i`` may be
+    given more than once only with the same URL;
+  - per-requirement options: ``--hash=ALGORITHM:HEX`` (sha256, sha384, sha512; repeatable) is
+    kept on the requirement: after resolving, the pinned version's files must include one with
+    such a hash (else an integrity error, as ``pip lock`` gives) and only matching files are
+    locked. ``--config-settings``, ``--global-option`` and ``--install-option`` steer a build,
+    which skimlock never does: they are errors;
   - not supported, with an error that says why: editables (``-e``), ``-f/--find-links``,
     ``--no-index``, ``--prefer-binary``, ``--use-feature``, and requirements given as a URL, a VCS
     URL, a local path or an archive. Any other option is an error.
@@ -89,6 +90,9 @@ class InputRequirement:
     #: ``pyproject.toml [project.optional-dependencies] cli``,
     #: ``pyproject.toml [dependency-groups] dev``.
     source: str
+    #: ``--hash`` values given with it, as ``algorithm:hexdigest`` (lower case): the locked
+    #: files of its project must match one of them.
+    hashes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -109,6 +113,10 @@ class Inputs:
     no_binary: frozenset[str] = frozenset()
     #: ``[project].requires-python`` of the project file, if any.
     requires_python: SpecifierSet | None = None
+    #: ``--require-hashes`` (a file line or the command line): every requirement is pinned with
+    #: ``==`` and hashed (checked here), and every locked project is named with hashes
+    #: (checked after resolving).
+    require_hashes: bool = False
 
 
 def collect_inputs(
@@ -120,6 +128,7 @@ def collect_inputs(
     extras: Sequence[str] = (),
     groups: Sequence[str] = (),
     project_dependencies: bool = True,
+    require_hashes: bool = False,
 ) -> Inputs:
     """Read and check every input, in this order: arguments, requirement files, project.
 
@@ -151,6 +160,9 @@ def collect_inputs(
         requires_python = pyproject.requires_python
     elif extras or groups:
         raise InputError("extras and dependency groups need a project file (pyproject.toml)")
+    require_hashes = require_hashes or collector.require_hashes
+    if require_hashes:
+        _check_hash_mode(collector.requirements)
     return Inputs(
         requirements=tuple(collector.requirements),
         constraints=tuple(collector.constraints),
@@ -161,7 +173,26 @@ def collect_inputs(
         only_binary=frozenset(collector.only_binary),
         no_binary=frozenset(collector.no_binary),
         requires_python=requires_python,
+        require_hashes=require_hashes,
     )
+
+
+def _check_hash_mode(requirements: Sequence[InputRequirement]) -> None:
+    """pip's ``--require-hashes`` rule: every requirement pinned with ``==`` and hashed."""
+    for item in requirements:
+        pinned = any(
+            s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
+            for s in item.requirement.specifier
+        )
+        if not pinned:
+            raise InputError(
+                f"--require-hashes: {str(item.requirement)!r} must pin one version with ==",
+                source=item.source,
+            )
+        if not item.hashes:
+            raise InputError(
+                f"--require-hashes: {str(item.requirement)!r} has no --hash", source=item.source
+            )
 
 
 # --- single requirements ---------------------------------------------------------------------
@@ -258,6 +289,10 @@ _VALUE_OPTIONS = {
     "--global-option": "--global-option",
     "--install-option": "--install-option",
 }
+#: What pip accepts in ``--hash`` (hashlib names).
+HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})
+_HASH = re.compile(r"^([a-z0-9]+):([0-9a-f]+)$", re.IGNORECASE)
+
 _FLAG_OPTIONS = frozenset({"--pre", "--require-hashes", "--no-index", "--prefer-binary"})
 _PER_REQUIREMENT = frozenset({"--hash", "--config-settings", "--global-option", "--install-option"})
 _UNSUPPORTED_OPTIONS = {
@@ -284,6 +319,7 @@ class _Collector:
         self.pre = False
         self.only_binary: set[str] = set()
         self.no_binary: set[str] = set()
+        self.require_hashes = False
 
     def read_file(
         self,
@@ -362,7 +398,12 @@ class _Collector:
         parts = _OPTION_AFTER_REQUIREMENT.split(line, maxsplit=1)
         text, rest = parts[0], parts[1] if len(parts) > 1 else ""
         requirement = _parse_requirement(text, source=display, line=number)
-        for option, _value in _options(rest, source=display, line=number) if rest else ():
+        hashes: set[str] = set()
+        for option, value in _options(rest, source=display, line=number) if rest else ():
+            if option == "--hash":
+                assert value is not None
+                hashes.add(_hash_value(value, source=display, line=number))
+                continue
             if option not in _PER_REQUIREMENT:
                 raise InputError(
                     f"option {option} cannot follow a requirement; put it on its own line",
@@ -381,9 +422,13 @@ class _Collector:
                     source=display,
                     line=number,
                 )
-            self.constraints.append(InputRequirement(requirement=requirement, source=source))
+            self.constraints.append(
+                InputRequirement(requirement=requirement, source=source, hashes=frozenset(hashes))
+            )
         else:
-            self.requirements.append(InputRequirement(requirement=requirement, source=source))
+            self.requirements.append(
+                InputRequirement(requirement=requirement, source=source, hashes=frozenset(hashes))
+            )
 
     def _apply_option(
         self,
@@ -434,7 +479,7 @@ class _Collector:
         elif option == "--pre":
             self.pre = True
         elif option == "--require-hashes":
-            pass
+            self.require_hashes = True
         elif option in ("--only-binary", "--no-binary"):
             assert value is not None
             if option == "--only-binary":
@@ -449,6 +494,24 @@ class _Collector:
             raise InputError(
                 f"{option}: {_UNSUPPORTED_OPTIONS[option]}", source=display, line=number
             )
+
+
+def _hash_value(value: str, *, source: str, line: int) -> str:
+    """``sha256:HEX`` checked and lower-cased."""
+    match = _HASH.match(value.strip())
+    if match is None:
+        raise InputError(
+            f"--hash {value!r}: expected ALGORITHM:HEXDIGEST, e.g. sha256:<64 hex digits>",
+            source=source, line=line,
+        )
+    algorithm = match.group(1).lower()
+    if algorithm not in HASH_ALGORITHMS:
+        raise InputError(
+            f"--hash {value!r}: unsupported algorithm {algorithm!r} (use one of: "
+            f"{', '.join(sorted(HASH_ALGORITHMS))})",
+            source=source, line=line,
+        )
+    return f"{algorithm}:{match.group(2).lower()}"
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:

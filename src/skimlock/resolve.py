@@ -22,6 +22,7 @@ from resolvelib.structs import RequirementInformation
 from .candidates import BinaryPolicy
 from .errors import InputError, ResolutionError, redact
 from .fetch import Fetcher
+from .hashcheck import apply_hashes
 from .inputs import InputRequirement, Inputs
 from .provider import PYTHON, Identifier, Indexes, Provider, Req, ResolverCandidate
 from .resolution import Pin, Resolution
@@ -126,10 +127,15 @@ def resolve(
             f"gave up after {options.max_rounds} resolution rounds; the requirements need too "
             "much backtracking (add tighter pins or constraints)"
         ) from None
+    applying = [
+        item for item in (*inputs.requirements, *inputs.constraints) if _holds(item, target)
+    ]
     return Resolution(
         target=target,
         requirements=tuple(r.requirement for r in inputs.requirements),
-        pins=_pins(result, provider, roots),
+        pins=apply_hashes(
+            _pins(result, provider, roots), applying, require_hashes=inputs.require_hashes
+        ),
     )
 
 

@@ -4,15 +4,23 @@ All against the loopback index (``index.graphs.CLI_DISTS``)."""
 from __future__ import annotations
 
 import io
+import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from index.graphs import CLI_DISTS, serve_graph
+from index.graphs import CLI_DISTS, serve_graph, write_graph
 from index.server import Server
+from index.tree import Mode
 from skimlock import cli
 from skimlock.cli import main
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 LINUX = ["--python-version", "3.12", "--platform", "manylinux_2_28_x86_64"]
 
@@ -182,3 +190,71 @@ def test_require_hashes_covers_dependencies(
     assert "these have none: beta 1.1" in err
     assert lock(server, "-r", "req.txt", "beta", "-o", "-") == 2
     assert "'beta' must pin one version with ==" in capsys.readouterr().err
+
+
+# --- item 14: inputs -------------------------------------------------------------------------
+
+
+def locked(path: Path) -> dict[str, str]:
+    data = tomllib.loads(path.read_text())
+    return {p["name"]: p["version"] for p in data["packages"]}
+
+
+def test_requirements_file_by_url_is_fetched_and_counted(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert server.tree is not None
+    (server.tree.root / "files" / "req.txt").write_text("alpha\n-r more.txt\n")
+    (server.tree.root / "files" / "more.txt").write_text("tiny\n")
+    code = lock(server, "-r", f"{server.base_url}/files/req.txt", "--stats", "s.json")
+    assert code == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert locked(tmp_path / "pylock.toml") == {"alpha": "2.0", "beta": "1.1", "tiny": "1.0"}
+    assert "; requirement files " in err
+    assert "B in 2 requests" in err.split("requirement files")[1]
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["by_category"]["input"]["requests"] == 2
+    assert {r["url"] for r in stats["request_log"] if r["category"] == "input"} == {
+        f"{server.base_url}/files/req.txt", f"{server.base_url}/files/more.txt"
+    }
+    assert lock(server, "-r", f"{server.base_url}/files/none.txt") == 3
+    assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_requirements_from_stdin(
+    server: Server, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"tiny\n")))
+    assert lock(server, "-r", "-") == 0, capsys.readouterr().err
+    assert locked(tmp_path / "pylock.toml") == {"tiny": "1.0"}
+
+
+@pytest.mark.parametrize("mode", ["pep658", "ranges"])
+def test_local_pep503_tree_as_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, server: Server, mode: str,
+) -> None:
+    tree = write_graph(tmp_path / "g", CLI_DISTS,
+                       mode=Mode.PEP658_SHA256 if mode == "pep658" else Mode.NO_METADATA)
+    simple = tree.root / "simple"
+    for index in (str(simple), simple.as_uri()):
+        code = main(["lock", "-i", index, *LINUX, "alpha", "--stats", "s.json"])
+        assert code == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert locked(tmp_path / "pylock.toml") == {"alpha": "2.0", "beta": "1.1"}
+        stats = json.loads((tmp_path / "s.json").read_text())
+        strategy = "metadata-pep658" if mode == "pep658" else "metadata-range"
+        assert {f["strategy"] for f in stats["files"]} == {strategy}, err
+        assert stats["by_category"]["full-download"]["requests"] == 0
+        assert "file://localhost/" in (tmp_path / "pylock.toml").read_text()
+
+
+def test_flat_directory_of_distributions_as_index(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    write_graph(tmp_path / "g", CLI_DISTS, mode=Mode.NO_METADATA)
+    dists = tmp_path / "g" / "dists"
+    assert main(["lock", "-i", str(dists), *LINUX, "alpha", "tiny"]) == 0, capsys.readouterr()
+    assert locked(tmp_path / "pylock.toml") == {"alpha": "2.0", "beta": "1.1", "tiny": "1.0"}
+    assert main(["lock", "-i", str(tmp_path / "nowhere"), "tiny"]) == 2
+    assert "is neither a URL nor a directory" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -347,7 +348,7 @@ def test_editable(tmp_path: Path, text: str) -> None:
         ("-i 'https://unbalanced", "cannot split"),
         ("foo --pre", "cannot follow a requirement"),
         ("foo --bogus", "unknown option"),
-        ("-r https://example.com/req.txt", "only local files"),
+        ("-r https://example.com/req.txt", "no way to fetch URLs here"),
     ],
 )
 def test_bad_option_lines(tmp_path: Path, text: str, words: str) -> None:
@@ -745,3 +746,39 @@ def test_merged_sources_in_order(tmp_path: Path) -> None:
     assert names(inputs.constraints) == ["foo"]
     assert inputs.pre is True
     assert inputs.requires_python == SpecifierSet(">=3.10")
+
+
+# --- standard input and URLs ------------------------------------------------------------------
+
+
+def test_requirements_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "more.txt", "bar\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"foo>=1\n-r more.txt\n")))
+    inputs = collect_inputs(requirement_files=["-"])
+    assert names(inputs.requirements) == ["foo", "bar"]
+    assert sources(inputs.requirements) == ["<stdin>:1", "more.txt:1"]
+    with pytest.raises(InputError, match="only once"):
+        collect_inputs(requirement_files=["-"], constraint_files=["-"])
+
+
+def test_requirements_from_urls_go_through_the_callable(tmp_path: Path) -> None:
+    served = {
+        "https://h.test/dir/req.txt": b"foo==1 --hash=sha256:aa\n-c sub/c.txt\n",
+        "https://h.test/dir/sub/c.txt": b"foo<2\n",
+    }
+    asked: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        asked.append(url)
+        return served[url]
+
+    inputs = collect_inputs(requirement_files=["https://h.test/dir/req.txt"], fetch_url=fetch)
+    assert asked == ["https://h.test/dir/req.txt", "https://h.test/dir/sub/c.txt"]
+    assert sources(inputs.requirements) == ["https://h.test/dir/req.txt:1"]
+    assert sources(inputs.constraints) == ["https://h.test/dir/sub/c.txt:1"]
+    local = write(tmp_path / "local.txt", "baz\n")
+    assert names(collect_inputs(requirement_files=[local.as_uri()]).requirements) == ["baz"]
+    served["https://h.test/evil.txt"] = f"-r {local.as_uri()}\n".encode()
+    with pytest.raises(InputError, match="may include only URLs"):
+        collect_inputs(requirement_files=["https://h.test/evil.txt"], fetch_url=fetch)

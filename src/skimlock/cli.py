@@ -36,6 +36,7 @@ from .errors import (
     redact,
 )
 from .fetch import Fetcher, FetchOptions, make_client
+from .filetransport import local_url
 from .inputs import Inputs, collect_inputs
 from .resolution import Resolution
 from .resolve import ResolveOptions, resolve
@@ -45,6 +46,7 @@ from .target import Target
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    import httpx
     from rich.console import Console
     from rich.text import Text
 
@@ -248,15 +250,26 @@ def _installed() -> dict[NormalizedName, Version]:
 def _resolve(
     args: argparse.Namespace, console: _Console
 ) -> tuple[Resolution, Stats, Inputs, float]:
-    inputs = collect_inputs(
-        requirements=args.requirements,
-        requirement_files=[Path(p) for p in args.requirement_file or ()],
-        constraint_files=[Path(p) for p in args.constraint_file or ()],
-        project=Path(args.project) if args.project else None,
-        extras=args.extra or (),
-        groups=args.group or (),
-        require_hashes=args.require_hashes,
-    )
+    stats: Stats = args.run_stats
+    with make_client(timeout=args.timeout) as client:
+        return _resolve_with(args, console, client, stats)
+
+
+def _resolve_with(
+    args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats
+) -> tuple[Resolution, Stats, Inputs, float]:
+    # Requirement files named by URL come through the same client, counted as "input".
+    with _fetcher(args, stats, client=client) as reader:
+        inputs = collect_inputs(
+            requirements=args.requirements,
+            requirement_files=args.requirement_file or (),
+            constraint_files=args.constraint_file or (),
+            project=Path(args.project) if args.project else None,
+            extras=args.extra or (),
+            groups=args.group or (),
+            require_hashes=args.require_hashes,
+            fetch_url=reader.document,
+        )
     if not inputs.requirements:
         raise InputError("nothing to resolve: name requirements, -r FILE or --project FILE")
     target = _target(args)
@@ -271,11 +284,10 @@ def _resolve(
         pre=args.pre,
         binary=binary,
     )
-    stats: Stats = args.run_stats
     progress = _Progress(stats, target)
     started = time.monotonic()
     with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
-                  on_event=progress.event) as fetcher:
+                  on_event=progress.event, client=client) as fetcher:
         live = (
             _live(progress, console)
             if not isinstance(console, _PlainConsole) and args.quiet == 0
@@ -407,7 +419,18 @@ def _indexes(args: argparse.Namespace, inputs: Inputs | None = None) -> list[str
     if inputs is not None and inputs.index_url and args.index_url_given is False:
         first = inputs.index_url
     extra = [*(args.extra_index_url or ()), *(inputs.extra_index_urls if inputs else ())]
-    return list(dict.fromkeys([first, *extra]))
+    return list(dict.fromkeys(_index_url(url) for url in [first, *extra]))
+
+
+def _index_url(value: str) -> str:
+    """An index URL; a local directory (a PEP 503 tree, or a flat directory of distributions)
+    becomes its ``file://`` URL, served by :mod:`skimlock.filetransport`."""
+    if "://" in value:
+        return local_url(value)
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise InputError(f"index {value!r} is neither a URL nor a directory")
+    return local_url(path.resolve().as_uri() + "/")
 
 
 @contextlib.contextmanager
@@ -417,16 +440,19 @@ def _fetcher(
     *,
     trusted_hosts: Sequence[str] = (),
     on_event: Callable[[str], None] | None = None,
+    client: httpx.Client | None = None,
 ) -> Iterator[Fetcher]:
-    """A fetcher over a client of its own; both are closed when the block exits.
-    ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement files)."""
+    """A fetcher over ``client`` or else a client of its own; what it made is closed when the
+    block exits. ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement
+    files)."""
     trusted = frozenset(args.trusted_host or ()) | frozenset(trusted_hosts)
-    with (
-        make_client(timeout=args.timeout) as client,
-        Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
-                on_event=on_event) as fetcher,
-    ):
-        yield fetcher
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(make_client(timeout=args.timeout))
+        yield stack.enter_context(
+            Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
+                    on_event=on_event)
+        )
 
 
 def _setup_logging(console: _Console, level: int) -> None:

@@ -1,6 +1,9 @@
 """What the user asks to lock: requirement arguments, requirement files and ``pyproject.toml``.
 
-This module owns the input formats skimlock accepts. It reads local files and never the network.
+This module owns the input formats skimlock accepts. It reads local files and standard input
+(``-r -``); a requirements file named by URL (``-r https://...``, also inside a file) is read
+through the ``fetch_url`` callable the caller passes (the CLI passes the fetcher's, so it is
+fetched and counted like any other request), never by this module itself.
 
 * **Requirement arguments** are PEP 508 dependency specifiers naming an index project
   (``requests>=2``, ``rich[jupyter]; python_version >= "3.9"``).
@@ -17,7 +20,8 @@ This module owns the input formats skimlock accepts. It reads local files and ne
     after comments are removed. Unlike pip, which leaves the text alone, an unset variable is an
     error: a literal ``${TOKEN}`` in an index URL would only fail later and less clearly;
   - option lines: ``-r/--requirement`` and ``-c/--constraint`` (paths relative to the including
-    file; include cycles are an error), ``-i/--index-url``, ``--extra-index-url``,
+    file, URLs, and in a file read from a URL paths relative to that URL; include cycles are an
+    error), ``-i/--index-url``, ``--extra-index-url``,
     ``--trusted-host``, ``--pre``, ``--only-binary`` and ``--no-binary`` (comma-separated names,
     ``:all:``, ``:none:``, applied in order as pip does: a name given to one is removed from the
     other, ``:all:`` clears both and ``:none:`` clears its own), and ``--require-hashes`` (pip's
@@ -57,10 +61,12 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
 
 from packaging.dependency_groups import DependencyGroupResolver
 from packaging.errors import ExceptionGroup
@@ -79,6 +85,8 @@ else:
 __all__ = ["InputRequirement", "Inputs", "collect_inputs"]
 
 COMMAND_LINE = "command line"
+#: ``-r -``: standard input.
+STDIN = "-"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -119,16 +127,24 @@ class Inputs:
     require_hashes: bool = False
 
 
+#: A requirement or constraint file: a local path, ``-`` (standard input) or a URL.
+Location = Path | str
+
+#: Reads a URL's body (the CLI passes :meth:`skimlock.fetch.Fetcher.document`).
+FetchURL = Callable[[str], bytes]
+
+
 def collect_inputs(
     *,
     requirements: Sequence[str] = (),
-    requirement_files: Sequence[Path] = (),
-    constraint_files: Sequence[Path] = (),
+    requirement_files: Sequence[Location] = (),
+    constraint_files: Sequence[Location] = (),
     project: Path | None = None,
     extras: Sequence[str] = (),
     groups: Sequence[str] = (),
     project_dependencies: bool = True,
     require_hashes: bool = False,
+    fetch_url: FetchURL | None = None,
 ) -> Inputs:
     """Read and check every input, in this order: arguments, requirement files, project.
 
@@ -136,19 +152,24 @@ def collect_inputs(
     select ``[project.optional-dependencies]`` and ``[dependency-groups]`` entries of it.
     ``project_dependencies=False`` leaves out ``[project].dependencies`` (to lock groups only).
 
+    A requirement or constraint file given as ``-`` is read from standard input (once); one given
+    as a ``http(s)://`` URL is read with ``fetch_url`` (``file://`` URLs are local paths).
+
     Raises :class:`InputError` (or its subclass :class:`UnsupportedRequirementError`) with the
     file and line at fault.
     """
-    collector = _Collector()
+    collector = _Collector(fetch_url)
     for text in requirements:
         requirement = _parse_requirement(text, source=None, line=None)
         collector.requirements.append(
             InputRequirement(requirement=requirement, source=COMMAND_LINE)
         )
-    for path in requirement_files:
-        collector.read_file(path, constraint=False, display=str(path), chain=(), origin=None)
-    for path in constraint_files:
-        collector.read_file(path, constraint=True, display=str(path), chain=(), origin=None)
+    for location in requirement_files:
+        collector.read_file(_location(location), constraint=False, display=_display(location),
+                            chain=(), origin=None)
+    for location in constraint_files:
+        collector.read_file(_location(location), constraint=True, display=_display(location),
+                            chain=(), origin=None)
     requires_python = None
     if project is not None:
         pyproject = _Project.load(project)
@@ -306,10 +327,31 @@ _UNSUPPORTED_OPTIONS = {
 }
 
 
+def _location(location: Location) -> Location:
+    """``file://`` URLs become paths; ``-`` and other URLs stay strings; the rest are paths."""
+    if isinstance(location, Path):
+        return location
+    if location == STDIN:
+        return location
+    if location.lower().startswith("file:"):
+        return Path(url2pathname(urlsplit(location).path))
+    if _URL.match(location):
+        return location
+    return Path(location)
+
+
+def _display(location: Location) -> str:
+    if isinstance(location, Path):
+        return str(location)
+    return "<stdin>" if location == STDIN else redact(location)
+
+
 class _Collector:
     """Mutable state while reading requirement files; frozen into :class:`Inputs` at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, fetch_url: FetchURL | None = None) -> None:
+        self.fetch_url = fetch_url
+        self.stdin_read = False
         self.requirements: list[InputRequirement] = []
         self.constraints: list[InputRequirement] = []
         self.index_url: str | None = None
@@ -323,30 +365,44 @@ class _Collector:
 
     def read_file(
         self,
-        path: Path,
+        path: Location,
         *,
         constraint: bool,
         display: str,
-        chain: tuple[tuple[Path, str], ...],
+        chain: tuple[tuple[Location, str], ...],
         origin: tuple[str, int] | None,
     ) -> None:
         """Read one requirement (or constraint) file; ``origin`` is the line that included it."""
         kind = "constraints" if constraint else "requirements"
         where, at = origin if origin is not None else (display, None)
         named = f" {display}" if origin is not None else ""
-        try:
-            resolved = path.resolve()
-        except (OSError, RuntimeError):  # a symlink loop; reading it fails below
-            resolved = Path(os.path.abspath(path))
+        resolved: Location = path
+        if isinstance(path, Path):
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop; reading it fails below
+                resolved = Path(os.path.abspath(path))
         if any(resolved == seen for seen, _ in chain):
             cycle = " -> ".join([*(name for _, name in chain), display])
             raise InputError(f"include cycle: {cycle}", source=where, line=at)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read {kind} file{named}: {exc.strerror or exc}", source=where, line=at
-            ) from None
+        if isinstance(path, Path):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise InputError(
+                    f"cannot read {kind} file{named}: {exc.strerror or exc}", source=where, line=at
+                ) from None
+        elif path == STDIN:
+            if self.stdin_read:
+                raise InputError("standard input (-) can be read only once", source=where,
+                                 line=at)
+            self.stdin_read = True
+            data = sys.stdin.buffer.read()
+        else:
+            if self.fetch_url is None:
+                raise InputError(f"cannot read {kind} file {display}: no way to fetch URLs here",
+                                 source=where, line=at)
+            data = self.fetch_url(path)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -371,11 +427,11 @@ class _Collector:
         self,
         line: str,
         *,
-        path: Path,
+        path: Location,
         constraint: bool,
         display: str,
         number: int,
-        chain: tuple[tuple[Path, str], ...],
+        chain: tuple[tuple[Location, str], ...],
     ) -> None:
         if line.startswith("-"):
             for option, value in _options(line, source=display, line=number):
@@ -435,27 +491,36 @@ class _Collector:
         option: str,
         value: str | None,
         *,
-        path: Path,
+        path: Location,
         constraint: bool,
         display: str,
         number: int,
-        chain: tuple[tuple[Path, str], ...],
+        chain: tuple[tuple[Location, str], ...],
     ) -> None:
         if option in ("--requirement", "--constraint"):
             assert value is not None
-            if _URL.match(value):
-                raise InputError(
-                    f"{option} {redact(value)}: only local files can be included",
-                    source=display,
-                    line=number,
-                )
-            included = Path(value)
-            if not included.is_absolute():
-                included = path.parent / included
+            included: Location
+            remote = isinstance(path, str) and path != STDIN
+            if value == STDIN or _URL.match(value):
+                included = _location(value)
+                if remote and (isinstance(included, Path) or included == STDIN):
+                    raise InputError(
+                        f"{option} {value}: a file read from a URL may include only URLs",
+                        source=display, line=number,
+                    )
+            elif remote:  # relative to the including URL
+                assert isinstance(path, str)
+                included = urljoin(path, value)
+            else:
+                included = Path(value)
+                if not included.is_absolute():
+                    parent = path.parent if isinstance(path, Path) else Path()
+                    included = parent / included
             self.read_file(
                 included,
                 constraint=constraint or option == "--constraint",
-                display=os.path.normpath(included),
+                display=os.path.normpath(included) if isinstance(included, Path)
+                else _display(included),
                 chain=chain,
                 origin=(display, number),
             )

@@ -15,9 +15,9 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -44,11 +44,11 @@ from .stats import Stats, Summary, human_bytes, plural
 from .target import Target
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
     import httpx
     from rich.console import Console
     from rich.text import Text
+
+    from .interpreter import Interpreter
 
     #: rich's Console on a terminal, else :class:`_PlainConsole`.
     _Console: TypeAlias = "Console | _PlainConsole"
@@ -160,7 +160,7 @@ def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
-    resolution, stats, inputs, elapsed = _resolve(args, console)
+    resolution, stats, inputs, elapsed, _installed_now = _resolve(args, console)
     if args.format == "requirements":
         text = output.render_requirements(
             resolution, allow_missing_hashes=args.allow_missing_hashes
@@ -188,10 +188,7 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
-    resolution, stats, _inputs, elapsed = _resolve(args, console)
-    installed = (
-        _installed() if resolution.target.is_running and not args.ignore_installed else None
-    )
+    resolution, stats, _inputs, elapsed, installed = _resolve(args, console)
     if args.report:
         report = output.build_report(resolution, installed=installed)
         text = json.dumps(report, indent=2, sort_keys=False) + "\n"
@@ -221,7 +218,9 @@ def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
     return 0
 
 
-def _status(name: str, version: Version, installed: dict[NormalizedName, Version] | None) -> str:
+def _status(
+    name: str, version: Version, installed: Mapping[NormalizedName, Version] | None
+) -> str:
     if installed is None:
         return "would install"
     have = installed.get(NormalizedName(name))
@@ -247,9 +246,14 @@ def _installed() -> dict[NormalizedName, Version]:
     return found
 
 
-def _resolve(
-    args: argparse.Namespace, console: _Console
-) -> tuple[Resolution, Stats, Inputs, float]:
+#: What a resolve hands to a command: the resolution, the run's stats, the inputs, seconds taken
+#: and (``resolve`` only) the target's installed distributions.
+_Resolved: TypeAlias = tuple[
+    Resolution, Stats, Inputs, float, "Mapping[NormalizedName, Version] | None"
+]
+
+
+def _resolve(args: argparse.Namespace, console: _Console) -> _Resolved:
     stats: Stats = args.run_stats
     with make_client(timeout=args.timeout) as client:
         return _resolve_with(args, console, client, stats)
@@ -257,7 +261,7 @@ def _resolve(
 
 def _resolve_with(
     args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats
-) -> tuple[Resolution, Stats, Inputs, float]:
+) -> _Resolved:
     # Requirement files named by URL come through the same client, counted as "input".
     with _fetcher(args, stats, client=client) as reader:
         inputs = collect_inputs(
@@ -278,11 +282,13 @@ def _resolve_with(
         only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
         no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
     )
+    installed = _installed_for(args, target)
     options = ResolveOptions(
         indexes=tuple(indexes),
         merge_indexes=args.index_strategy == "merge",
         pre=args.pre,
         binary=binary,
+        preferred=_kept(args, installed, inputs),
     )
     progress = _Progress(stats, target)
     started = time.monotonic()
@@ -297,7 +303,36 @@ def _resolve_with(
             resolution = resolve(
                 inputs, fetcher=fetcher, target=target, options=options, on_pin=progress.pin
             )
-    return resolution, stats, inputs, time.monotonic() - started
+    return resolution, stats, inputs, time.monotonic() - started, installed
+
+
+def _installed_for(
+    args: argparse.Namespace, target: Target
+) -> Mapping[NormalizedName, Version] | None:
+    """For ``resolve`` (a dry-run install): the distributions installed in the target, when the
+    target is an interpreter (``--python``, or the running one) and not ``--ignore-installed``."""
+    if not getattr(args, "dry_run_install", False) or args.ignore_installed:
+        return None
+    interpreter = _interpreter(args)
+    if interpreter is not None:
+        return interpreter.installed
+    return _installed() if target.is_running else None
+
+
+def _kept(
+    args: argparse.Namespace, installed: Mapping[NormalizedName, Version] | None, inputs: Inputs
+) -> dict[NormalizedName, Version]:
+    """Installed versions to keep where the requirements accept them, as pip decides: all of
+    them by default; with ``--upgrade``, not the named projects (only-if-needed) or none (eager).
+    """
+    if not installed:
+        return {}
+    if not args.upgrade:
+        return dict(installed)
+    if args.upgrade_strategy == "eager":
+        return {}
+    named = {canonicalize_name(item.requirement.name) for item in inputs.requirements}
+    return {name: version for name, version in installed.items() if name not in named}
 
 
 class _Progress:
@@ -405,7 +440,30 @@ def _requirement(text: str) -> Requirement:
         raise InputError(f"invalid requirement {text!r}: {reason}") from None
 
 
+def _interpreter(args: argparse.Namespace) -> Interpreter | None:
+    """The ``--python`` interpreter, queried once per run."""
+    if not getattr(args, "python", None):
+        return None
+    found: Interpreter | None = getattr(args, "interpreter_found", None)
+    if found is None:
+        from .interpreter import query
+
+        found = query(args.python, timeout=max(args.timeout, 30.0))
+        args.interpreter_found = found
+    return found
+
+
 def _target(args: argparse.Namespace) -> Target:
+    if getattr(args, "python", None):
+        given = [flag for flag, value in (
+            ("--python-version", args.python_version), ("--platform", args.platform),
+            ("--implementation", args.implementation), ("--abi", args.abi),
+        ) if value]
+        if given:
+            raise InputError(f"--python describes the target already; drop {', '.join(given)}")
+        interpreter = _interpreter(args)
+        assert interpreter is not None
+        return interpreter.target()
     return Target.from_options(
         python_version=args.python_version,
         platforms=args.platform or (),
@@ -493,6 +551,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                      help="target platform tag, e.g. manylinux_2_28_x86_64 (repeatable)")
     tgt.add_argument("--implementation", choices=["cp", "pp"], help="target implementation")
     tgt.add_argument("--abi", action="append", metavar="ABI", help="target ABI tag (repeatable)")
+    tgt.add_argument("--python", metavar="PATH",
+                     help="target this interpreter or venv's python (its markers and tags; "
+                     "`resolve` also compares with what is installed there)")
     parser.add_argument("--pre", action="store_true", help="allow pre-releases")
     parser.add_argument("--stats", metavar="FILE",
                         help="write bandwidth statistics as JSON (- for stdout)")
@@ -544,8 +605,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="write pip's installation report (JSON, version 1); - = stdout")
     res.add_argument("--ignore-installed", action="store_true",
                      help="report every package as to be installed, whatever is installed")
+    res.add_argument("-U", "--upgrade", action="store_true",
+                     help="upgrade the named projects to the newest allowed versions (as pip)")
+    res.add_argument("--upgrade-strategy", choices=["only-if-needed", "eager"],
+                     default="only-if-needed",
+                     help="with --upgrade: only-if-needed upgrades dependencies only when "
+                     "required; eager upgrades them all (as pip)")
     _add_common(res)
-    res.set_defaults(func=_cmd_resolve)
+    res.set_defaults(func=_cmd_resolve, dry_run_install=True)
     return parser
 
 

@@ -8,7 +8,7 @@ into an explanation a user can act on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import UndefinedComparison
@@ -44,6 +44,9 @@ class ResolveOptions:
     binary: BinaryPolicy = field(default_factory=BinaryPolicy)
     #: resolvelib rounds before giving up.
     max_rounds: int = 20_000
+    #: Versions to try first where the requirements accept them (pip's "only-if-needed": the
+    #: installed distributions a dry-run install keeps).
+    preferred: Mapping[NormalizedName, Version] = field(default_factory=dict)
     prefetch: bool = True
 
 
@@ -111,6 +114,7 @@ def resolve(
         pre=options.pre or inputs.pre,
         requested=[r.name for r in roots],
         prefetch=options.prefetch,
+        preferred=options.preferred,
     )
     for root in roots:
         provider.root_sources.setdefault(root.name, root.source or "the input")

@@ -140,9 +140,9 @@ def test_stats_file(
         "schema", "requests", "body_bytes", "by_category", "wheel_bytes",
         "bytes_not_downloaded", "files", "request_log",
     }  # fmt: skip
-    assert stats["schema"] == 1
+    assert stats["schema"] == 2
     assert set(stats["by_category"]) == {
-        "index-page", "metadata-pep658", "metadata-range", "full-download",
+        "index-page", "metadata-pep658", "metadata-range", "full-download", "input",
     }  # fmt: skip
     for totals in stats["by_category"].values():
         assert set(totals) == {"requests", "body_bytes"}

@@ -138,7 +138,7 @@ def test_yanked_reason_and_file_name_are_escaped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["lock", "-i", hostile.simple_url, *LINUX, "evil==1.0", "-v"]) == 0
+    assert main(["lock", "-i", hostile.simple_url, *LINUX, "evil==1.0", "-vv"]) == 0
     err = capsys.readouterr().err
     assert_no_control(err)
     lines = err.splitlines()
@@ -146,7 +146,7 @@ def test_yanked_reason_and_file_name_are_escaped(
     assert yanked == [f"WARNING: evil 1.0 is yanked: {EVIL_SHOWN}"]
     assert any("evil-1.0-1\\x1b[2K\\n-py3-none-any.whl" in line for line in lines)
     assert not any(line.startswith("wrote pylock.toml; all good") for line in lines)
-    assert lines[-1].startswith("wrote pylock.toml; 1 packages")
+    assert lines[-1].startswith("wrote pylock.toml; 1 package ")
 
 
 def test_url_from_the_index_keeps_the_error_on_one_line(

@@ -1051,7 +1051,10 @@ def assert_invariants(run: Run, fault: Fault) -> None:
         explanation = [line for line in after if line.startswith("  ")]
         # Only an impossible resolution explains itself on more (indented) lines.
         assert not explanation or expect.exit == 1, run.err
-        assert after[len(explanation)].startswith("failed: fetched "), run.err
+        if run.stats["requests"]:
+            assert after[len(explanation)].startswith("failed: fetched "), run.err
+        else:  # nothing was fetched (refused before any request): no bandwidth line
+            assert after[len(explanation):] == [], run.err
     if run.command == "lock":  # resolve -v also logs at debug level
         warnings = warning_lines(run.err)
         if expect.warning:

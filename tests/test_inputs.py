@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -258,16 +259,47 @@ def test_binary_option_bad_name(tmp_path: Path) -> None:
     assert "'bad!name'" in str(error)
 
 
-def test_hashes_are_accepted_and_ignored(tmp_path: Path) -> None:
+def test_hashes_are_kept_on_their_requirement(tmp_path: Path) -> None:
     path = write(
         tmp_path / "req.txt",
-        "foo==1.0 \\\n    --hash=sha256:aaaa \\\n    --hash sha256:bbbb\n"
-        "bar==2.0 ; python_version > '3' --hash=sha256:cccc\n",
+        "foo==1.0 \\\n    --hash=sha256:aaaa \\\n    --hash SHA256:BBBB\n"
+        "bar==2.0 ; python_version > '3' --hash=sha512:cccc\nbaz\n",
     )
     inputs = collect_inputs(requirement_files=[path])
-    assert names(inputs.requirements) == ["foo", "bar"]
+    assert names(inputs.requirements) == ["foo", "bar", "baz"]
     assert str(inputs.requirements[0].requirement) == "foo==1.0"
     assert inputs.requirements[1].requirement.marker == Marker("python_version > '3'")
+    assert [r.hashes for r in inputs.requirements] == [
+        {"sha256:aaaa", "sha256:bbbb"}, {"sha512:cccc"}, set()
+    ]
+    assert not inputs.require_hashes
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("md5:aaaa", "unsupported algorithm 'md5'"), ("sha256=aaaa", "expected ALGORITHM:HEX"),
+     ("sha256:xyz", "expected ALGORITHM:HEX")],
+)
+def test_bad_hash_values(tmp_path: Path, value: str, message: str) -> None:
+    error = file_error(tmp_path, f"ok\nfoo==1 --hash={value}\n", line=2)
+    assert message in str(error)
+
+
+def test_require_hashes_needs_pins_and_hashes(tmp_path: Path) -> None:
+    hashed = "foo==1.0 --hash=sha256:aa\n"
+    path = write(tmp_path / "a.txt", "--require-hashes\n" + hashed)
+    assert collect_inputs(requirement_files=[path]).require_hashes
+    path = write(tmp_path / "b.txt", "--require-hashes\n" + hashed + "bar==2\n")
+    with pytest.raises(InputError) as info:
+        collect_inputs(requirement_files=[path])
+    assert str(info.value) == f"{path}:3: --require-hashes: 'bar==2' has no --hash"
+    path = write(tmp_path / "c.txt", hashed + "bar>=2 --hash=sha256:bb\n")
+    collect_inputs(requirement_files=[path])  # hashes alone do not require pins
+    with pytest.raises(InputError) as info:
+        collect_inputs(requirement_files=[path], require_hashes=True)
+    assert str(info.value) == f"{path}:2: --require-hashes: 'bar>=2' must pin one version with =="
+    with pytest.raises(InputError, match="command line: --require-hashes: 'baz==1' has no"):
+        collect_inputs(requirements=["baz==1"], require_hashes=True)
 
 
 def test_hash_on_its_own_line(tmp_path: Path) -> None:
@@ -316,7 +348,7 @@ def test_editable(tmp_path: Path, text: str) -> None:
         ("-i 'https://unbalanced", "cannot split"),
         ("foo --pre", "cannot follow a requirement"),
         ("foo --bogus", "unknown option"),
-        ("-r https://example.com/req.txt", "only local files"),
+        ("-r https://example.com/req.txt", "no way to fetch URLs here"),
     ],
 )
 def test_bad_option_lines(tmp_path: Path, text: str, words: str) -> None:
@@ -714,3 +746,39 @@ def test_merged_sources_in_order(tmp_path: Path) -> None:
     assert names(inputs.constraints) == ["foo"]
     assert inputs.pre is True
     assert inputs.requires_python == SpecifierSet(">=3.10")
+
+
+# --- standard input and URLs ------------------------------------------------------------------
+
+
+def test_requirements_from_stdin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "more.txt", "bar\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"foo>=1\n-r more.txt\n")))
+    inputs = collect_inputs(requirement_files=["-"])
+    assert names(inputs.requirements) == ["foo", "bar"]
+    assert sources(inputs.requirements) == ["<stdin>:1", "more.txt:1"]
+    with pytest.raises(InputError, match="only once"):
+        collect_inputs(requirement_files=["-"], constraint_files=["-"])
+
+
+def test_requirements_from_urls_go_through_the_callable(tmp_path: Path) -> None:
+    served = {
+        "https://h.test/dir/req.txt": b"foo==1 --hash=sha256:aa\n-c sub/c.txt\n",
+        "https://h.test/dir/sub/c.txt": b"foo<2\n",
+    }
+    asked: list[str] = []
+
+    def fetch(url: str) -> bytes:
+        asked.append(url)
+        return served[url]
+
+    inputs = collect_inputs(requirement_files=["https://h.test/dir/req.txt"], fetch_url=fetch)
+    assert asked == ["https://h.test/dir/req.txt", "https://h.test/dir/sub/c.txt"]
+    assert sources(inputs.requirements) == ["https://h.test/dir/req.txt:1"]
+    assert sources(inputs.constraints) == ["https://h.test/dir/sub/c.txt:1"]
+    local = write(tmp_path / "local.txt", "baz\n")
+    assert names(collect_inputs(requirement_files=[local.as_uri()]).requirements) == ["baz"]
+    served["https://h.test/evil.txt"] = f"-r {local.as_uri()}\n".encode()
+    with pytest.raises(InputError, match="may include only URLs"):
+        collect_inputs(requirement_files=["https://h.test/evil.txt"], fetch_url=fetch)

@@ -17,9 +17,9 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
@@ -41,18 +41,20 @@ from .errors import (
 )
 from .fetch import Fetcher, FetchOptions, make_client
 from .files import STDOUT, Output, check_destinations, check_pylock_name, write_outputs
+from .filetransport import local_url
 from .inputs import Inputs, collect_inputs
 from .resolution import Resolution
 from .resolve import ResolveOptions, resolve
-from .stats import Stats, Summary, human_bytes
+from .stats import Stats, Summary, human_bytes, plural
 from .target import Target
 from .text import printable
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
+    import httpx
     from rich.console import Console
     from rich.text import Text
+
+    from .interpreter import Interpreter
 
     #: rich's Console on a terminal, else :class:`_PlainConsole`.
     _Console: TypeAlias = "Console | _PlainConsole"
@@ -201,7 +203,7 @@ def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
-    resolution, stats, inputs, elapsed = _resolve(args, console)
+    resolution, stats, inputs, elapsed, _installed_now = _resolve(args, console)
     if args.format == "requirements":
         text = output.render_requirements(
             resolution, allow_missing_hashes=args.allow_missing_hashes
@@ -215,10 +217,10 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
         text = output.dumps_pylock(lock)
     destination = _lock_destination(args)
     _check_outputs(args, inputs.files_read)
-    _pins_table(console, resolution, installed=None)
+    _pins_table(console, resolution, quiet=args.quiet > 0)
     written = "" if destination == STDOUT else f"wrote {destination}; "
     _finish(args, console, stats.summary(),
-            detail=f"{written}{len(resolution.pins)} packages for "
+            detail=f"{written}{plural(len(resolution.pins), 'package')} for "
             f"{resolution.target.describe()} in {elapsed:.1f} s",
             outputs=[Output(destination=destination, text=text)])
     return 0
@@ -231,11 +233,8 @@ def _lock_destination(args: argparse.Namespace) -> str:
 
 
 def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
-    resolution, stats, inputs, elapsed = _resolve(args, console)
+    resolution, stats, inputs, elapsed, installed = _resolve(args, console)
     _check_outputs(args, inputs.files_read)
-    installed = (
-        _installed() if resolution.target.is_running and not args.ignore_installed else None
-    )
     outputs = []
     if args.report:
         report = output.build_report(resolution, installed=installed)
@@ -259,12 +258,14 @@ def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
             sys.stdout.write("\n".join(lines) + "\n")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _finish(args, console, stats.summary(),
-            detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s",
+            detail=f"{plural(len(resolution.pins), 'package')} ({summary}) in {elapsed:.1f} s",
             outputs=outputs)
     return 0
 
 
-def _status(name: str, version: Version, installed: dict[NormalizedName, Version] | None) -> str:
+def _status(
+    name: str, version: Version, installed: Mapping[NormalizedName, Version] | None
+) -> str:
     if installed is None:
         return "would install"
     have = installed.get(NormalizedName(name))
@@ -290,17 +291,34 @@ def _installed() -> dict[NormalizedName, Version]:
     return found
 
 
-def _resolve(
-    args: argparse.Namespace, console: _Console
-) -> tuple[Resolution, Stats, Inputs, float]:
-    inputs = collect_inputs(
-        requirements=args.requirements,
-        requirement_files=[Path(p) for p in args.requirement_file or ()],
-        constraint_files=[Path(p) for p in args.constraint_file or ()],
-        project=Path(args.project) if args.project else None,
-        extras=args.extra or (),
-        groups=args.group or (),
-    )
+#: What a resolve hands to a command: the resolution, the run's stats, the inputs, seconds taken
+#: and (``resolve`` only) the target's installed distributions.
+_Resolved: TypeAlias = tuple[
+    Resolution, Stats, Inputs, float, "Mapping[NormalizedName, Version] | None"
+]
+
+
+def _resolve(args: argparse.Namespace, console: _Console) -> _Resolved:
+    stats: Stats = args.run_stats
+    with make_client(timeout=args.timeout) as client:
+        return _resolve_with(args, console, client, stats)
+
+
+def _resolve_with(
+    args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats
+) -> _Resolved:
+    # Requirement files named by URL come through the same client, counted as "input".
+    with _fetcher(args, stats, client=client) as reader:
+        inputs = collect_inputs(
+            requirements=args.requirements,
+            requirement_files=args.requirement_file or (),
+            constraint_files=args.constraint_file or (),
+            project=Path(args.project) if args.project else None,
+            extras=args.extra or (),
+            groups=args.group or (),
+            require_hashes=args.require_hashes,
+            fetch_url=reader.document,
+        )
     if not inputs.requirements:
         raise InputError("nothing to resolve: name requirements, -r FILE or --project FILE")
     target = _target(args)
@@ -309,17 +327,18 @@ def _resolve(
         only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
         no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
     )
+    installed = _installed_for(args, target)
     options = ResolveOptions(
         indexes=tuple(indexes),
         merge_indexes=args.index_strategy == "merge",
         pre=args.pre,
         binary=binary,
+        preferred=_kept(args, installed, inputs),
     )
-    stats: Stats = args.run_stats
     progress = _Progress(stats, target)
     started = time.monotonic()
     with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
-                  on_event=progress.event) as fetcher:
+                  on_event=progress.event, client=client) as fetcher:
         live = (
             _live(progress, console)
             if not isinstance(console, _PlainConsole) and args.quiet == 0
@@ -329,7 +348,36 @@ def _resolve(
             resolution = resolve(
                 inputs, fetcher=fetcher, target=target, options=options, on_pin=progress.pin
             )
-    return resolution, stats, inputs, time.monotonic() - started
+    return resolution, stats, inputs, time.monotonic() - started, installed
+
+
+def _installed_for(
+    args: argparse.Namespace, target: Target
+) -> Mapping[NormalizedName, Version] | None:
+    """For ``resolve`` (a dry-run install): the distributions installed in the target, when the
+    target is an interpreter (``--python``, or the running one) and not ``--ignore-installed``."""
+    if not getattr(args, "dry_run_install", False) or args.ignore_installed:
+        return None
+    interpreter = _interpreter(args)
+    if interpreter is not None:
+        return interpreter.installed
+    return _installed() if target.is_running else None
+
+
+def _kept(
+    args: argparse.Namespace, installed: Mapping[NormalizedName, Version] | None, inputs: Inputs
+) -> dict[NormalizedName, Version]:
+    """Installed versions to keep where the requirements accept them, as pip decides: all of
+    them by default; with ``--upgrade``, not the named projects (only-if-needed) or none (eager).
+    """
+    if not installed:
+        return {}
+    if not args.upgrade:
+        return dict(installed)
+    if args.upgrade_strategy == "eager":
+        return {}
+    named = {canonicalize_name(item.requirement.name) for item in inputs.requirements}
+    return {name: version for name, version in installed.items() if name not in named}
 
 
 class _Progress:
@@ -340,7 +388,7 @@ class _Progress:
         self.target = target
         self.pages = 0
         self.metadata = 0
-        self.pinned = ""
+        self.step = ""
 
     def event(self, kind: str) -> None:
         if kind == "page":
@@ -349,20 +397,27 @@ class _Progress:
             self.metadata += 1
 
     def pin(self, what: str) -> None:
-        self.pinned = what
+        """A resolver step: ``looking up x>=1 (from ...)``, ``pinned x 1.0``, ``rejected ...``."""
+        self.step = what
+
+    def text(self) -> str:
+        last = self.stats.last.rstrip("/").rsplit("/", 1)[-1]
+        fetched = f"; last fetched {last}" if last else ""
+        step = f"; {self.step}" if self.step else "; fetching index pages"
+        return (
+            f"resolving for {self.target.describe()}: {plural(self.pages, 'project')} seen, "
+            f"{self.metadata} metadata fetched, {human_bytes(self.stats.body_bytes)} in "
+            f"{plural(self.stats.requests, 'request')}{step}{fetched}"
+        )
 
     def __rich__(self) -> Text:
         from rich.text import Text
 
-        return Text(printable(
-            f"resolving for {self.target.describe()}: {self.pages} projects seen, "
-            f"{self.metadata} metadata fetched, {human_bytes(self.stats.body_bytes)} in "
-            f"{self.stats.requests} requests; trying {self.pinned}"
-        ))
+        return Text(printable(self.text()))
 
 
-def _pins_table(console: _Console, resolution: Resolution, *, installed: None) -> None:
-    if not console.is_terminal:
+def _pins_table(console: _Console, resolution: Resolution, *, quiet: bool) -> None:
+    if not console.is_terminal or quiet:
         return
     rows = output.render_pins_table_rows(resolution)
     title = f"Pinned for {resolution.target.describe()}"
@@ -422,6 +477,8 @@ def _finish(
         if not failed:
             raise
         _say(console, *exc.lines, prefix="error: ", style="bold red")
+    if failed and summary.requests == 0:
+        return  # nothing was fetched (a usage error, say): no bandwidth to report
     if args.verbose - args.quiet >= 0:
         _say(console, f"{detail}: {summary.line()}")
 
@@ -462,7 +519,30 @@ def _requirement(text: str) -> Requirement:
         raise InputError(f"invalid requirement {text!r}: {reason}") from None
 
 
+def _interpreter(args: argparse.Namespace) -> Interpreter | None:
+    """The ``--python`` interpreter, queried once per run."""
+    if not getattr(args, "python", None):
+        return None
+    found: Interpreter | None = getattr(args, "interpreter_found", None)
+    if found is None:
+        from .interpreter import query
+
+        found = query(args.python, timeout=max(args.timeout, 30.0))
+        args.interpreter_found = found
+    return found
+
+
 def _target(args: argparse.Namespace) -> Target:
+    if getattr(args, "python", None):
+        given = [flag for flag, value in (
+            ("--python-version", args.python_version), ("--platform", args.platform),
+            ("--implementation", args.implementation), ("--abi", args.abi),
+        ) if value]
+        if given:
+            raise InputError(f"--python describes the target already; drop {', '.join(given)}")
+        interpreter = _interpreter(args)
+        assert interpreter is not None
+        return interpreter.target()
     return Target.from_options(
         python_version=args.python_version,
         platforms=args.platform or (),
@@ -476,7 +556,18 @@ def _indexes(args: argparse.Namespace, inputs: Inputs | None = None) -> list[str
     if inputs is not None and inputs.index_url and args.index_url_given is False:
         first = inputs.index_url
     extra = [*(args.extra_index_url or ()), *(inputs.extra_index_urls if inputs else ())]
-    return list(dict.fromkeys([first, *extra]))
+    return list(dict.fromkeys(_index_url(url) for url in [first, *extra]))
+
+
+def _index_url(value: str) -> str:
+    """An index URL; a local directory (a PEP 503 tree, or a flat directory of distributions)
+    becomes its ``file://`` URL, served by :mod:`skimlock.filetransport`."""
+    if "://" in value:
+        return local_url(value)
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise InputError(f"index {value!r} is neither a URL nor a directory")
+    return local_url(path.resolve().as_uri() + "/")
 
 
 @contextlib.contextmanager
@@ -486,16 +577,19 @@ def _fetcher(
     *,
     trusted_hosts: Sequence[str] = (),
     on_event: Callable[[str], None] | None = None,
+    client: httpx.Client | None = None,
 ) -> Iterator[Fetcher]:
-    """A fetcher over a client of its own; both are closed when the block exits.
-    ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement files)."""
+    """A fetcher over ``client`` or else a client of its own; what it made is closed when the
+    block exits. ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement
+    files)."""
     trusted = frozenset(args.trusted_host or ()) | frozenset(trusted_hosts)
-    with (
-        make_client(timeout=args.timeout) as client,
-        Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
-                on_event=on_event) as fetcher,
-    ):
-        yield fetcher
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(make_client(timeout=args.timeout))
+        yield stack.enter_context(
+            Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
+                    on_event=on_event)
+        )
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -523,8 +617,10 @@ def _setup_logging(console: _Console, level: int) -> None:
     root = logging.getLogger("skimlock")
     root.handlers[:] = [handler]
     root.propagate = False
+    # -v: every request and metadata outcome (INFO); -vv: resolver steps too (DEBUG).
     root.setLevel(
-        logging.ERROR if level < 0 else logging.DEBUG if level > 0 else logging.WARNING
+        logging.ERROR if level < 0 else logging.WARNING if level == 0
+        else logging.INFO if level == 1 else logging.DEBUG
     )
 
 
@@ -548,11 +644,16 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                      help="target platform tag, e.g. manylinux_2_28_x86_64 (repeatable)")
     tgt.add_argument("--implementation", choices=["cp", "pp"], help="target implementation")
     tgt.add_argument("--abi", action="append", metavar="ABI", help="target ABI tag (repeatable)")
+    tgt.add_argument("--python", metavar="PATH",
+                     help="target this interpreter or venv's python (its markers and tags; "
+                     "`resolve` also compares with what is installed there)")
     parser.add_argument("--pre", action="store_true", help="allow pre-releases")
     parser.add_argument("--stats", metavar="FILE",
                         help="write bandwidth statistics as JSON (- for stdout)")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
-    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="log each request and metadata strategy; -vv adds resolver steps")
+    parser.add_argument("-q", "--quiet", action="count", default=0,
+                        help="print errors only (no pins table, no bandwidth line)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -602,8 +703,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="report every package as to be installed, whatever is installed")
     res.add_argument("--overwrite-input", action="store_true",
                      help="allow --report (or --stats) to replace one of the input files")
+    res.add_argument("-U", "--upgrade", action="store_true",
+                     help="upgrade the named projects to the newest allowed versions (as pip)")
+    res.add_argument("--upgrade-strategy", choices=["only-if-needed", "eager"],
+                     default="only-if-needed",
+                     help="with --upgrade: only-if-needed upgrades dependencies only when "
+                     "required; eager upgrades them all (as pip)")
     _add_common(res)
-    res.set_defaults(func=_cmd_resolve)
+    res.set_defaults(func=_cmd_resolve, dry_run_install=True)
     return parser
 
 
@@ -632,6 +739,9 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                        help="with --project: include this optional-dependencies extra")
     group.add_argument("--group", action="append", metavar="NAME",
                        help="with --project: include this PEP 735 dependency group")
+    group.add_argument("--require-hashes", action="store_true",
+                       help="as pip: every requirement pinned with == and given --hash, and "
+                       "every locked project named with hashes")
     group.add_argument("--only-binary", action="append", metavar="NAMES",
                        help="never use sdists for these projects (:all: for every one)")
     group.add_argument("--no-binary", action="append", metavar="NAMES",

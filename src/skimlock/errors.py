@@ -41,6 +41,7 @@ __all__ = [
     "NoCompatibleFileError",
     "ProjectNotFoundError",
     "RangeNotSatisfiedError",
+    "RequirementHashError",
     "ResolutionError",
     "SkimlockError",
     "UnsupportedRequirementError",
@@ -247,6 +248,29 @@ class MetadataMismatchError(IntegrityError):
         self.field = field
         self.expected = expected
         self.actual = actual
+
+
+class RequirementHashError(IntegrityError):
+    """A pinned version none of whose files has a hash the user gave (``--hash``) for it."""
+
+    def __init__(
+        self, name: str, version: str, source: str, expected: tuple[str, ...],
+        available: tuple[str, ...],
+    ) -> None:
+        listed = (
+            f"the index lists {available[0]}" + (f" and {len(available) - 1} more" if
+                                                 len(available) > 1 else "")
+            if available else "the index gives no hash of those algorithms for its files"
+        )
+        super().__init__(
+            f"{name} {version}: no file matches the --hash given in {source} "
+            f"({expected[0]}{' or another' if len(expected) > 1 else ''}); {listed}"
+        )
+        self.name = name
+        self.version = version
+        self.source = source
+        self.expected = expected
+        self.available = available
 
 
 # --- resolution and locking ------------------------------------------------------------------

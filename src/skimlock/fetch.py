@@ -56,6 +56,7 @@ from .errors import (
     WheelError,
     redact,
 )
+from .filetransport import FileTransport
 from .simple import ACCEPT, IndexFile, ProjectPage, parse_project_page, project_url
 from .stats import Category, MetadataSource, RequestRecord, Stats
 
@@ -168,6 +169,7 @@ def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
         limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
         auth=auth,
         trust_env=True,
+        mounts={"file://": FileTransport()},
     )
 
 
@@ -245,6 +247,15 @@ class Fetcher:
     def submit_page(self, index_url: str, name: str) -> Future[ProjectPage | None]:
         url = project_url(index_url, name)
         return self._submit(("page", url), lambda: self._again(lambda: self._fetch_page(url, name)))
+
+    def document(self, url: str) -> bytes:
+        """A requirements or constraints file named by URL (``-r https://...``), recorded as
+        :attr:`~skimlock.stats.Category.INPUT`."""
+        self._check_secure(url)
+        with self._request("GET", url, Category.INPUT) as exchange:
+            if exchange.response.status_code != 200:
+                raise HTTPStatusError(url, exchange.response.status_code)
+            return b"".join(exchange.body(_MAX_PAGE))
 
     def metadata(self, file: IndexFile) -> FetchedMetadata:
         """Core metadata of ``file`` (a wheel, or any file whose ``.metadata`` is served)."""
@@ -683,7 +694,7 @@ class Fetcher:
             port = parts.port
         except ValueError as exc:
             raise FetchError(url, f"invalid URL ({exc})") from None
-        if parts.scheme == "https":
+        if parts.scheme in ("https", "file"):  # file: a local index (skimlock.filetransport)
             return
         if parts.scheme != "http":
             raise FetchError(url, f"unsupported URL scheme {parts.scheme!r}")

@@ -1,6 +1,9 @@
 """What the user asks to lock: requirement arguments, requirement files and ``pyproject.toml``.
 
-This module owns the input formats skimlock accepts. It reads local files and never the network.
+This module owns the input formats skimlock accepts. It reads local files and standard input
+(``-r -``); a requirements file named by URL (``-r https://...``, also inside a file) is read
+through the ``fetch_url`` callable the caller passes (the CLI passes the fetcher's, so it is
+fetched and counted like any other request), never by this module itself.
 
 * **Requirement arguments** are PEP 508 dependency specifiers naming an index project
   (``requests>=2``, ``rich[jupyter]; python_version >= "3.9"``).
@@ -17,17 +20,19 @@ This module owns the input formats skimlock accepts. It reads local files and ne
     after comments are removed. Unlike pip, which leaves the text alone, an unset variable is an
     error: a literal ``${TOKEN}`` in an index URL would only fail later and less clearly;
   - option lines: ``-r/--requirement`` and ``-c/--constraint`` (paths relative to the including
-    file; include cycles are an error), ``-i/--index-url``, ``--extra-index-url``,
+    file, URLs, and in a file read from a URL paths relative to that URL; include cycles are an
+    error), ``-i/--index-url``, ``--extra-index-url``,
     ``--trusted-host``, ``--pre``, ``--only-binary`` and ``--no-binary`` (comma-separated names,
     ``:all:``, ``:none:``, applied in order as pip does: a name given to one is removed from the
-    other, ``:all:`` clears both and ``:none:`` clears its own), and ``--require-hashes`` (accepted;
-    every lock skimlock writes pins hashes anyway). Values may be written ``--opt=value``,
-    ``--opt value`` or, for one-letter options, ``-rvalue``. ``-i`` may be given more than once
-    only with the same URL;
-  - per-requirement options: ``--hash`` is accepted and ignored, because skimlock takes hashes from
-    the index (and the lock pins the file the index serves). ``--config-settings``,
-    ``--global-option`` and ``--install-option`` steer a build, which skimlock never does: they are
-    errors;
+    other, ``:all:`` clears both and ``:none:`` clears its own), and ``--require-hashes`` (pip's
+    rule: every requirement pinned with ``==`` and given ``--hash``). Values may be written
+    ``--opt=value``, ``--opt value`` or, for one-letter options, ``-rvalue``. ``-i`` may be
+    given more than once only with the same URL;
+  - per-requirement options: ``--hash=ALGORITHM:HEX`` (sha256, sha384, sha512; repeatable) is
+    kept on the requirement: after resolving, the pinned version's files must include one with
+    such a hash (else an integrity error, as ``pip lock`` gives) and only matching files are
+    locked. ``--config-settings``, ``--global-option`` and ``--install-option`` steer a build,
+    which skimlock never does: they are errors;
   - not supported, with an error that says why: editables (``-e``), ``-f/--find-links``,
     ``--no-index``, ``--prefer-binary``, ``--use-feature``, and requirements given as a URL, a VCS
     URL, a local path or an archive. Any other option is an error.
@@ -56,10 +61,12 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
 
 from packaging.dependency_groups import DependencyGroupResolver
 from packaging.errors import ExceptionGroup
@@ -78,6 +85,8 @@ else:
 __all__ = ["InputRequirement", "Inputs", "collect_inputs"]
 
 COMMAND_LINE = "command line"
+#: ``-r -``: standard input.
+STDIN = "-"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,6 +98,9 @@ class InputRequirement:
     #: ``pyproject.toml [project.optional-dependencies] cli``,
     #: ``pyproject.toml [dependency-groups] dev``.
     source: str
+    #: ``--hash`` values given with it, as ``algorithm:hexdigest`` (lower case): the locked
+    #: files of its project must match one of them.
+    hashes: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -112,17 +124,30 @@ class Inputs:
     #: Every local file read (requirement and constraint files, nested includes, the project
     #: file), as named: outputs must not overwrite them.
     files_read: tuple[Path, ...] = ()
+    #: ``--require-hashes`` (a file line or the command line): every requirement is pinned with
+    #: ``==`` and hashed (checked here), and every locked project is named with hashes
+    #: (checked after resolving).
+    require_hashes: bool = False
+
+
+#: A requirement or constraint file: a local path, ``-`` (standard input) or a URL.
+Location = Path | str
+
+#: Reads a URL's body (the CLI passes :meth:`skimlock.fetch.Fetcher.document`).
+FetchURL = Callable[[str], bytes]
 
 
 def collect_inputs(
     *,
     requirements: Sequence[str] = (),
-    requirement_files: Sequence[Path] = (),
-    constraint_files: Sequence[Path] = (),
+    requirement_files: Sequence[Location] = (),
+    constraint_files: Sequence[Location] = (),
     project: Path | None = None,
     extras: Sequence[str] = (),
     groups: Sequence[str] = (),
     project_dependencies: bool = True,
+    require_hashes: bool = False,
+    fetch_url: FetchURL | None = None,
 ) -> Inputs:
     """Read and check every input, in this order: arguments, requirement files, project.
 
@@ -130,19 +155,24 @@ def collect_inputs(
     select ``[project.optional-dependencies]`` and ``[dependency-groups]`` entries of it.
     ``project_dependencies=False`` leaves out ``[project].dependencies`` (to lock groups only).
 
+    A requirement or constraint file given as ``-`` is read from standard input (once); one given
+    as a ``http(s)://`` URL is read with ``fetch_url`` (``file://`` URLs are local paths).
+
     Raises :class:`InputError` (or its subclass :class:`UnsupportedRequirementError`) with the
     file and line at fault.
     """
-    collector = _Collector()
+    collector = _Collector(fetch_url)
     for text in requirements:
         requirement = _parse_requirement(text, source=None, line=None)
         collector.requirements.append(
             InputRequirement(requirement=requirement, source=COMMAND_LINE)
         )
-    for path in requirement_files:
-        collector.read_file(path, constraint=False, display=str(path), chain=(), origin=None)
-    for path in constraint_files:
-        collector.read_file(path, constraint=True, display=str(path), chain=(), origin=None)
+    for location in requirement_files:
+        collector.read_file(_location(location), constraint=False, display=_display(location),
+                            chain=(), origin=None)
+    for location in constraint_files:
+        collector.read_file(_location(location), constraint=True, display=_display(location),
+                            chain=(), origin=None)
     requires_python = None
     if project is not None:
         pyproject = _Project.load(project)
@@ -155,6 +185,9 @@ def collect_inputs(
         requires_python = pyproject.requires_python
     elif extras or groups:
         raise InputError("extras and dependency groups need a project file (pyproject.toml)")
+    require_hashes = require_hashes or collector.require_hashes
+    if require_hashes:
+        _check_hash_mode(collector.requirements)
     return Inputs(
         requirements=tuple(collector.requirements),
         constraints=tuple(collector.constraints),
@@ -166,7 +199,26 @@ def collect_inputs(
         no_binary=frozenset(collector.no_binary),
         requires_python=requires_python,
         files_read=tuple(collector.files_read),
+        require_hashes=require_hashes,
     )
+
+
+def _check_hash_mode(requirements: Sequence[InputRequirement]) -> None:
+    """pip's ``--require-hashes`` rule: every requirement pinned with ``==`` and hashed."""
+    for item in requirements:
+        pinned = any(
+            s.operator == "===" or (s.operator == "==" and not s.version.endswith(".*"))
+            for s in item.requirement.specifier
+        )
+        if not pinned:
+            raise InputError(
+                f"--require-hashes: {str(item.requirement)!r} must pin one version with ==",
+                source=item.source,
+            )
+        if not item.hashes:
+            raise InputError(
+                f"--require-hashes: {str(item.requirement)!r} has no --hash", source=item.source
+            )
 
 
 # --- single requirements ---------------------------------------------------------------------
@@ -263,6 +315,10 @@ _VALUE_OPTIONS = {
     "--global-option": "--global-option",
     "--install-option": "--install-option",
 }
+#: What pip accepts in ``--hash`` (hashlib names).
+HASH_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})
+_HASH = re.compile(r"^([a-z0-9]+):([0-9a-f]+)$", re.IGNORECASE)
+
 _FLAG_OPTIONS = frozenset({"--pre", "--require-hashes", "--no-index", "--prefer-binary"})
 _PER_REQUIREMENT = frozenset({"--hash", "--config-settings", "--global-option", "--install-option"})
 _UNSUPPORTED_OPTIONS = {
@@ -276,10 +332,31 @@ _UNSUPPORTED_OPTIONS = {
 }
 
 
+def _location(location: Location) -> Location:
+    """``file://`` URLs become paths; ``-`` and other URLs stay strings; the rest are paths."""
+    if isinstance(location, Path):
+        return location
+    if location == STDIN:
+        return location
+    if location.lower().startswith("file:"):
+        return Path(url2pathname(urlsplit(location).path))
+    if _URL.match(location):
+        return location
+    return Path(location)
+
+
+def _display(location: Location) -> str:
+    if isinstance(location, Path):
+        return str(location)
+    return "<stdin>" if location == STDIN else redact(location)
+
+
 class _Collector:
     """Mutable state while reading requirement files; frozen into :class:`Inputs` at the end."""
 
-    def __init__(self) -> None:
+    def __init__(self, fetch_url: FetchURL | None = None) -> None:
+        self.fetch_url = fetch_url
+        self.stdin_read = False
         self.requirements: list[InputRequirement] = []
         self.constraints: list[InputRequirement] = []
         self.index_url: str | None = None
@@ -290,34 +367,49 @@ class _Collector:
         self.only_binary: set[str] = set()
         self.no_binary: set[str] = set()
         self.files_read: list[Path] = []
+        self.require_hashes = False
 
     def read_file(
         self,
-        path: Path,
+        path: Location,
         *,
         constraint: bool,
         display: str,
-        chain: tuple[tuple[Path, str], ...],
+        chain: tuple[tuple[Location, str], ...],
         origin: tuple[str, int] | None,
     ) -> None:
         """Read one requirement (or constraint) file; ``origin`` is the line that included it."""
         kind = "constraints" if constraint else "requirements"
         where, at = origin if origin is not None else (display, None)
         named = f" {display}" if origin is not None else ""
-        try:
-            resolved = path.resolve()
-        except (OSError, RuntimeError):  # a symlink loop; reading it fails below
-            resolved = Path(os.path.abspath(path))
+        resolved: Location = path
+        if isinstance(path, Path):
+            try:
+                resolved = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop; reading it fails below
+                resolved = Path(os.path.abspath(path))
         if any(resolved == seen for seen, _ in chain):
             cycle = " -> ".join([*(name for _, name in chain), display])
             raise InputError(f"include cycle: {cycle}", source=where, line=at)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read {kind} file{named}: {exc.strerror or exc}", source=where, line=at
-            ) from None
-        self.files_read.append(path)
+        if isinstance(path, Path):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise InputError(
+                    f"cannot read {kind} file{named}: {exc.strerror or exc}", source=where, line=at
+                ) from None
+            self.files_read.append(path)
+        elif path == STDIN:
+            if self.stdin_read:
+                raise InputError("standard input (-) can be read only once", source=where,
+                                 line=at)
+            self.stdin_read = True
+            data = sys.stdin.buffer.read()
+        else:
+            if self.fetch_url is None:
+                raise InputError(f"cannot read {kind} file {display}: no way to fetch URLs here",
+                                 source=where, line=at)
+            data = self.fetch_url(path)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -342,11 +434,11 @@ class _Collector:
         self,
         line: str,
         *,
-        path: Path,
+        path: Location,
         constraint: bool,
         display: str,
         number: int,
-        chain: tuple[tuple[Path, str], ...],
+        chain: tuple[tuple[Location, str], ...],
     ) -> None:
         if line.startswith("-"):
             for option, value in _options(line, source=display, line=number):
@@ -369,7 +461,12 @@ class _Collector:
         parts = _OPTION_AFTER_REQUIREMENT.split(line, maxsplit=1)
         text, rest = parts[0], parts[1] if len(parts) > 1 else ""
         requirement = _parse_requirement(text, source=display, line=number)
-        for option, _value in _options(rest, source=display, line=number) if rest else ():
+        hashes: set[str] = set()
+        for option, value in _options(rest, source=display, line=number) if rest else ():
+            if option == "--hash":
+                assert value is not None
+                hashes.add(_hash_value(value, source=display, line=number))
+                continue
             if option not in _PER_REQUIREMENT:
                 raise InputError(
                     f"option {option} cannot follow a requirement; put it on its own line",
@@ -388,36 +485,49 @@ class _Collector:
                     source=display,
                     line=number,
                 )
-            self.constraints.append(InputRequirement(requirement=requirement, source=source))
+            self.constraints.append(
+                InputRequirement(requirement=requirement, source=source, hashes=frozenset(hashes))
+            )
         else:
-            self.requirements.append(InputRequirement(requirement=requirement, source=source))
+            self.requirements.append(
+                InputRequirement(requirement=requirement, source=source, hashes=frozenset(hashes))
+            )
 
     def _apply_option(
         self,
         option: str,
         value: str | None,
         *,
-        path: Path,
+        path: Location,
         constraint: bool,
         display: str,
         number: int,
-        chain: tuple[tuple[Path, str], ...],
+        chain: tuple[tuple[Location, str], ...],
     ) -> None:
         if option in ("--requirement", "--constraint"):
             assert value is not None
-            if _URL.match(value):
-                raise InputError(
-                    f"{option} {redact(value)}: only local files can be included",
-                    source=display,
-                    line=number,
-                )
-            included = Path(value)
-            if not included.is_absolute():
-                included = path.parent / included
+            included: Location
+            remote = isinstance(path, str) and path != STDIN
+            if value == STDIN or _URL.match(value):
+                included = _location(value)
+                if remote and (isinstance(included, Path) or included == STDIN):
+                    raise InputError(
+                        f"{option} {value}: a file read from a URL may include only URLs",
+                        source=display, line=number,
+                    )
+            elif remote:  # relative to the including URL
+                assert isinstance(path, str)
+                included = urljoin(path, value)
+            else:
+                included = Path(value)
+                if not included.is_absolute():
+                    parent = path.parent if isinstance(path, Path) else Path()
+                    included = parent / included
             self.read_file(
                 included,
                 constraint=constraint or option == "--constraint",
-                display=os.path.normpath(included),
+                display=os.path.normpath(included) if isinstance(included, Path)
+                else _display(included),
                 chain=chain,
                 origin=(display, number),
             )
@@ -441,7 +551,7 @@ class _Collector:
         elif option == "--pre":
             self.pre = True
         elif option == "--require-hashes":
-            pass
+            self.require_hashes = True
         elif option in ("--only-binary", "--no-binary"):
             assert value is not None
             if option == "--only-binary":
@@ -456,6 +566,24 @@ class _Collector:
             raise InputError(
                 f"{option}: {_UNSUPPORTED_OPTIONS[option]}", source=display, line=number
             )
+
+
+def _hash_value(value: str, *, source: str, line: int) -> str:
+    """``sha256:HEX`` checked and lower-cased."""
+    match = _HASH.match(value.strip())
+    if match is None:
+        raise InputError(
+            f"--hash {value!r}: expected ALGORITHM:HEXDIGEST, e.g. sha256:<64 hex digits>",
+            source=source, line=line,
+        )
+    algorithm = match.group(1).lower()
+    if algorithm not in HASH_ALGORITHMS:
+        raise InputError(
+            f"--hash {value!r}: unsupported algorithm {algorithm!r} (use one of: "
+            f"{', '.join(sorted(HASH_ALGORITHMS))})",
+            source=source, line=line,
+        )
+    return f"{algorithm}:{match.group(2).lower()}"
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:

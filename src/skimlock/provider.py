@@ -202,6 +202,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         pre: bool = False,
         requested: Iterable[NormalizedName] = (),
         prefetch: bool = True,
+        preferred: Mapping[NormalizedName, Version] | None = None,
     ) -> None:
         self.indexes = indexes
         self.fetcher = indexes.fetcher
@@ -210,6 +211,9 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self.binary = binary or BinaryPolicy()
         self.pre = pre
         self.requested = frozenset(requested)
+        #: A version to try first for a project when the requirements on it accept it (an
+        #: installed distribution, a version from an earlier lock); others follow as usual.
+        self.preferred: dict[NormalizedName, Version] = dict(preferred or {})
         #: Input order of the projects the user named (earlier = decided first).
         self._order: dict[str, int] = {
             name: index for index, name in enumerate(dict.fromkeys(requested))
@@ -285,7 +289,18 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 raise ProjectNotFoundError(name, self.indexes.urls)
             return []  # a dependency nobody has: backtrack, and explain if that fails
 
-        def matches() -> Iterator[ResolverCandidate]:
+        preferred = self.preferred.get(NormalizedName(name))
+        if preferred is not None and (
+            preferred in bad or not specifier.contains(preferred, prereleases=True)
+        ):
+            preferred = None
+
+        def ordered() -> Iterator[Candidate]:
+            if preferred is not None:
+                yield from files.candidates(
+                    self.target, specifier=SpecifierSet(f"=={preferred}"), prereleases=True,
+                    binary=self.binary, pinned=pinned,
+                )
             for candidate in files.candidates(
                 self.target,
                 specifier=specifier,
@@ -293,6 +308,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 binary=self.binary,
                 pinned=pinned,
             ):
+                if candidate.version != preferred:
+                    yield candidate
+
+        def matches() -> Iterator[ResolverCandidate]:
+            for candidate in ordered():
                 if candidate.version in bad:
                     continue
                 option = ResolverCandidate(candidate=candidate, extras=extras)
@@ -463,10 +483,14 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         files = done.result()
         if files is None:
             return
+        specifier = self._specifier(req.name, [req])
+        preferred = self.preferred.get(req.name)
+        if preferred is not None and specifier.contains(preferred, prereleases=True):
+            specifier = SpecifierSet(f"=={preferred}")  # what find_matches will try first
         best = next(
             files.candidates(
                 self.target,
-                specifier=self._specifier(req.name, [req]),
+                specifier=specifier,
                 prereleases=True if self.pre else None,
                 binary=self.binary,
                 pinned=self._pinned(req.name, [req]),

@@ -8,12 +8,13 @@ into an explanation a user can act on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import UndefinedComparison
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.structs import RequirementInformation
@@ -21,6 +22,7 @@ from resolvelib.structs import RequirementInformation
 from .candidates import BinaryPolicy
 from .errors import InputError, ResolutionError, redact
 from .fetch import Fetcher
+from .hashcheck import apply_hashes
 from .inputs import InputRequirement, Inputs
 from .provider import PYTHON, Identifier, Indexes, Provider, Req, ResolverCandidate
 from .resolution import Pin, Resolution
@@ -42,16 +44,46 @@ class ResolveOptions:
     binary: BinaryPolicy = field(default_factory=BinaryPolicy)
     #: resolvelib rounds before giving up.
     max_rounds: int = 20_000
+    #: Versions to try first where the requirements accept them (pip's "only-if-needed": the
+    #: installed distributions a dry-run install keeps).
+    preferred: Mapping[NormalizedName, Version] = field(default_factory=dict)
     prefetch: bool = True
 
 
 class _Reporter(BaseReporter[Req, ResolverCandidate, Identifier]):
+    """Resolver steps: to ``on_pin`` for the progress line, and to the log at DEBUG (``-vv``)."""
+
     def __init__(self, on_pin: Callable[[str], None] | None) -> None:
         self._on_pin = on_pin
 
+    def _step(self, text: str) -> None:
+        logger.debug("resolver: %s", text)
+        if self._on_pin is not None:
+            self._on_pin(text)
+
+    def starting_round(self, index: int) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("resolver: round %d", index)
+
+    def adding_requirement(self, requirement: Req, parent: ResolverCandidate | None) -> None:
+        if requirement.identifier == PYTHON:
+            return
+        who = str(parent) if parent is not None else (requirement.source or "the input")
+        self._step(f"looking up {requirement} (from {who})")
+
+    def resolving_conflicts(
+        self, causes: Collection[RequirementInformation[Req, ResolverCandidate]]
+    ) -> None:
+        names = sorted({str(cause.requirement) for cause in causes})
+        self._step(f"backtracking over {', '.join(names)}")
+
+    def rejecting_candidate(self, criterion: object, candidate: ResolverCandidate) -> None:
+        if candidate.candidate is not None:
+            self._step(f"rejected {candidate}")
+
     def pinning(self, candidate: ResolverCandidate) -> None:
-        if self._on_pin is not None and candidate.candidate is not None:
-            self._on_pin(str(candidate))
+        if candidate.candidate is not None:
+            self._step(f"pinned {candidate}")
 
 
 def resolve(
@@ -82,6 +114,7 @@ def resolve(
         pre=options.pre or inputs.pre,
         requested=[r.name for r in roots],
         prefetch=options.prefetch,
+        preferred=options.preferred,
     )
     for root in roots:
         provider.root_sources.setdefault(root.name, root.source or "the input")
@@ -99,10 +132,15 @@ def resolve(
             f"gave up after {options.max_rounds} resolution rounds; the requirements need too "
             "much backtracking (add tighter pins or constraints)"
         ) from None
+    applying = [
+        item for item in (*inputs.requirements, *inputs.constraints) if _holds(item, target)
+    ]
     return Resolution(
         target=target,
         requirements=tuple(r.requirement for r in inputs.requirements),
-        pins=_pins(result, provider, roots),
+        pins=apply_hashes(
+            _pins(result, provider, roots), applying, require_hashes=inputs.require_hashes
+        ),
     )
 
 
@@ -201,7 +239,7 @@ def _explain(
     """A readable account of a conflict, one line per item: what asked for what, and what the
     index offers (lines, not one string: the CLI escapes each line, keeping only these breaks)."""
     lines = ["the requirements cannot be satisfied together:"]
-    names: list[str] = []
+    in_play: dict[str, list[SpecifierSet]] = {}
     for cause in causes:
         req, parent = cause.requirement, cause.parent
         who = _asker(req, parent, provider)
@@ -214,34 +252,101 @@ def _explain(
             lines.append(line)
         if req.identifier == PYTHON:
             continue
-        if req.name not in names:
-            names.append(req.name)
-    for name in names:
-        lines.append(_offer(name, provider, target))
-    return lines
+        specs = in_play.setdefault(req.name, [])
+        if req.specifier not in specs:
+            specs.append(req.specifier)
+    for name, specs in in_play.items():
+        lines.append(_offer(name, specs, provider, target))
+    return [part for line in lines for part in line.split("\n")]
 
 
-def _offer(name: str, provider: Provider, target: Target, limit: int = 12) -> str:
-    """What the index offers for ``name``: its newest versions, marking the unusable ones."""
+def _offer(
+    name: str, specs: Sequence[SpecifierSet], provider: Provider, target: Target, *,
+    limit: int = 12, per_side: int = 3,
+) -> str:
+    """The versions of ``name`` that matter to a conflict over it.
+
+    Those every requirement in play (and a constraint) allows, each with why it is unusable;
+    when they allow none together, for each requirement the few versions it allows that lie
+    nearest to what the others allow (the edge of the gap between them), never simply the newest.
+    """
     future = provider.indexes.submit(NormalizedName(name))
     files = future.result() if future.done() and future.exception() is None else None
     if files is None:
         where = ", ".join(redact(url) for url in provider.indexes.urls)
         return f"  {name} was not found on {where}"
-    shown = []
-    for version in files.versions[:limit]:
-        usable = files.usable(version, target, binary=provider.binary, allow_yanked=True)
-        skipped = provider.skipped.get((name, version))
-        if skipped is not None:
-            shown.append(f"{version} (skipped: {skipped})")
-        elif not usable:
-            shown.append(f"{version} (no file for the target)")
-        elif all(f.yanked for f in usable):
-            shown.append(f"{version} (yanked)")
-        else:
-            shown.append(str(version))
-    more = f" (and {len(files.versions) - limit} more)" if len(files.versions) > limit else ""
-    return f"  versions of {name} on the index: {', '.join(shown) or 'none'}{more}"
+    constraint = provider.constraints.get(NormalizedName(name))
+    specs = [*specs, *([constraint] if constraint is not None else [])]
+    prereleases = True if provider.pre else None
+    versions = files.versions
+    together = SpecifierSet()
+    for spec in specs:
+        together &= spec
+    allowed = list(together.filter(versions, prereleases=prereleases))
+    total = f"{len(versions)} version{'s' if len(versions) != 1 else ''} on the index"
+    if allowed:
+        shown = [_label(name, v, provider, target) for v in allowed[:limit]]
+        more = f" (and {len(allowed) - limit} more)" if len(allowed) > limit else ""
+        return f"  versions of {name} the requirements allow: {', '.join(shown)}{more} (of {total})"
+    if len(specs) < 2:
+        nearest = _nearest(versions, [], specs[0] if specs else SpecifierSet(), per_side)
+        labels = ", ".join(_label(name, v, provider, target) for v in nearest)
+        return f"  no version of {name} matches {name}{together}; the nearest of {total}: {labels}"
+    matched = [list(spec.filter(versions, prereleases=prereleases)) for spec in specs]
+    parts = []
+    for index, spec in enumerate(specs):
+        mine = matched[index]
+        others = [v for j, found in enumerate(matched) if j != index for v in found]
+        if not mine:
+            parts.append(f"{name}{spec} allows none")
+            continue
+        chosen = _nearest(mine, others, spec, per_side)
+        more = f" (and {len(mine) - len(chosen)} more)" if len(mine) > len(chosen) else ""
+        labels = ", ".join(_label(name, v, provider, target) for v in chosen)
+        parts.append(f"{name}{spec or ' (any version)'} allows {labels}{more}")
+    return f"  of {total}, {'; '.join(parts)}"
+
+
+def _nearest(
+    versions: Sequence[Version], others: Sequence[Version], spec: SpecifierSet, count: int
+) -> list[Version]:
+    """The ``count`` of ``versions`` nearest (in version order) to ``others``, or to the bounds
+    of ``spec`` when there are no others; newest first."""
+    marks = sorted(set(others)) or sorted(set(_bounds(spec)))
+    if not marks:
+        return list(versions[:count])
+    ordered = sorted({*versions, *marks})
+    rank = {version: index for index, version in enumerate(ordered)}
+    mark_ranks = [rank[m] for m in marks]
+
+    def distance(version: Version) -> int:
+        return min(abs(rank[version] - m) for m in mark_ranks)
+
+    return sorted(sorted(versions, key=distance)[:count], reverse=True)
+
+
+def _bounds(spec: SpecifierSet) -> list[Version]:
+    bounds = []
+    for item in spec:
+        try:
+            bounds.append(Version(item.version.removesuffix(".*")))
+        except InvalidVersion:
+            continue
+    return bounds
+
+
+def _label(name: str, version: Version, provider: Provider, target: Target) -> str:
+    """``1.0``, or ``1.0 (yanked)``, ``1.0 (no file for the target)``, ``1.0 (skipped: ...)``."""
+    files = provider.indexes.get(NormalizedName(name))
+    skipped = provider.skipped.get((name, version))
+    if skipped is not None:
+        return f"{version} (skipped: {skipped})"
+    usable = files.usable(version, target, binary=provider.binary, allow_yanked=True)
+    if not usable:
+        return f"{version} (no file for the target)"
+    if all(f.yanked for f in usable):
+        return f"{version} (yanked)"
+    return str(version)
 
 
 def _asker(req: Req, parent: ResolverCandidate | None, provider: Provider) -> str:

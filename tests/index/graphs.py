@@ -46,6 +46,8 @@ from index.wheels import wheel_filename
 
 __all__ = [
     "CLI_DISTS",
+    "GAP_DISTS",
+    "INSTALL_DISTS",
     "RESOLVE_DISTS",
     "RESOLVE_REQUIRES_PYTHON",
     "RESOLVE_YANKED",
@@ -142,6 +144,25 @@ CLI_DISTS: tuple[DistSpec, ...] = (
     _w("cfb", "1.0"),
     _w("cfc", "1.0", "cfb>=1"),
     _w("sdistonly", "1.0", kind="sdist"),
+)
+
+#: A conflict far from the newest versions: ``lowneed`` needs ``deep<3``, ``highneed`` needs
+#: ``deep>=20,<25`` and ``deep`` has thirty versions (the versions that matter are 1.0-2.0 and
+#: 20.0-24.0, none of the newest six).
+GAP_DISTS: tuple[DistSpec, ...] = (
+    *(_w("deep", f"{n}.0") for n in range(1, 31)),
+    _w("lowneed", "1.0", "deep<3"),
+    _w("highneed", "1.0", "deep>=20,<25"),
+)
+
+#: Dry-run installs into a venv that has ``app 1.0`` and ``lib 1.0``: ``app 2.0`` is newer,
+#: ``lib 2.0`` too, ``needslib2`` needs ``lib>=2``.
+INSTALL_DISTS: tuple[DistSpec, ...] = (
+    _w("app", "1.0", "lib>=1.0"),
+    _w("app", "2.0", "lib>=1.0"),
+    _w("lib", "1.0"),
+    _w("lib", "2.0"),
+    _w("needslib2", "1.0", "lib>=2"),
 )
 
 

@@ -530,7 +530,7 @@ class MetadataLocator:
         if entry.compressed_size > _max_compressed(entry.file_size):
             raise WheelError(
                 self.filename,
-                f"{entry.name} declares {entry.compressed_size} compressed bytes for "
+                f"corrupt zip: {entry.name} declares {entry.compressed_size} compressed bytes for "
                 f"{entry.file_size} bytes",
             )
 

@@ -59,7 +59,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Path]]:
 
 def test_nothing_learned_is_the_initial_tail_capped_by_the_size() -> None:
     plan = RangePlan()
-    assert plan.first_request("any", None) == DEFAULT_INITIAL_TAIL == 16 * KiB
+    assert plan.first_request("any", None) == DEFAULT_INITIAL_TAIL == 17 * KiB
     assert plan.first_request("any", 10_000) == 10_000
     assert plan.first_request("any", 10**9) == DEFAULT_INITIAL_TAIL
     assert RangePlan(initial_tail=4096).first_request("any", None) == 4096

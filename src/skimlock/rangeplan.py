@@ -17,11 +17,13 @@ end of it from METADATA's record) and where the METADATA member lies.
   bytes of the range floor instead of the whole file.
 
 "Near" means that one suffix holding both costs at most :data:`ROUND_TRIP_BYTES` more than the
-two spans alone: the price put on one more round trip. The same price is behind the default
-first suffix (16 KiB, from 265 real wheels in ``benchmarks/bench_metadata.py``): going from 16
-to 20 KiB would spend about 63 KB per request saved. Learned tails get a margin (a later version
-may be a little larger); every suffix is capped by the file size when the index gives it (PEP
-700 ``size``).
+two spans alone: the price put on one more round trip. The same price picks the default first
+suffix on 265 real wheels (``benchmarks/bench_metadata.py``): from 16 to 17 KiB costs about
+53 KB of transfer per request saved (worth it), from 17 to 20 KiB about 70 KB (not). Learned
+tails get a margin (a later version may be a little larger); every suffix is capped by the file
+size when the index gives it (PEP 700 ``size``). Sizes did not help choose the first suffix
+beyond that cap: size-scaled suffixes spend more bytes at the same request count (the table in
+``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ __all__ = ["DEFAULT_INITIAL_TAIL", "ROUND_TRIP_BYTES", "RangePlan"]
 
 KiB = 1024
 #: The first suffix for a project nothing was learned about.
-DEFAULT_INITIAL_TAIL = 16 * KiB
+DEFAULT_INITIAL_TAIL = 17 * KiB
 #: Bytes one round trip is worth: a member is "near the end" when one suffix covering it and the
 #: directory costs at most this much more than fetching the two spans in two requests.
 ROUND_TRIP_BYTES = 64 * KiB

@@ -21,12 +21,20 @@ What it does:
 4. Simulations of other tail policies, computed only from the per-wheel numbers of step 1 (pure
    functions, no network): see :func:`simulations`. ``--from-json FILE`` recomputes them from a
    results file without the corpus.
+5. Revisits (simulated): each wheel read again as if it were a later version laid out alike,
+   after the first read taught the per-project policy; the learning skimlock shipped before
+   (the tail that held everything + 25 %) against :class:`skimlock.rangeplan.RangePlan`.
+
+Bytes are also compared with the range floor of issue 11 (:attr:`Layout.floor`: end records,
+the whole central directory and the METADATA span), over the corpus and without the three
+wheels whose directory is over 1 MB, and per wheel with the partial-CD shortcut's own floor
+(:attr:`Layout.floor_shortcut`).
 
 Writes ``benchmarks/results/metadata.json`` and ``benchmarks/results/metadata.md`` (a ``--limit``
 run writes nothing unless ``--json``/``--md`` are given).
 
-Targets: range path <= 1.3 requests per wheel on average; PEP 658 path exactly 1 request per wheel
-and exactly the METADATA bytes.
+Targets: range path <= 1.3 requests per wheel on average and <= 1.5x the range floor in bytes;
+PEP 658 path exactly 1 request per wheel and exactly the METADATA bytes.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from index.server import serve_index  # noqa: E402
 from index.tree import Mode, write_index  # noqa: E402
 from skimlock import zipread  # noqa: E402
 from skimlock.fetch import FetchedMetadata, Fetcher, FetchOptions  # noqa: E402
+from skimlock.rangeplan import RangePlan  # noqa: E402
 from skimlock.simple import IndexFile  # noqa: E402
 from skimlock.stats import Category, human_bytes  # noqa: E402
 
@@ -72,6 +81,8 @@ KiB = 1024
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_MODES = (Mode.PEP658_SHA256, Mode.NO_METADATA)
 TARGET_RANGE_REQUESTS = 1.3
+#: Issue 11: range-read bytes <= 1.5x the range floor (CD tail + METADATA member).
+TARGET_FLOOR_RATIO = 1.5
 
 _EOCD = struct.Struct("<4s4H2LH")
 _LOCATOR = struct.Struct("<4sLQL")
@@ -114,10 +125,39 @@ class Layout:
     tail_needed: int
     #: :attr:`skimlock.zipread.MetadataLocator.tail_needed` after reading this wheel.
     locator_tail_needed: int
+    #: :attr:`skimlock.zipread.MetadataLocator.layout` after reading this wheel with the first
+    #: suffix of the run: what :class:`skimlock.rangeplan.RangePlan` learns from it.
+    learned_directory_start: int = 0
+    learned_member_end: int = 0
 
     @property
     def cd_end(self) -> int:
         return self.cd_start + self.cd_size
+
+    @property
+    def member_span(self) -> int:
+        """The METADATA span a reader fetches (local header up to the next member)."""
+        return max(0, min(self.md_end, self.cd_start) - self.md_start)
+
+    @property
+    def floor(self) -> int:
+        """The range floor as issue 11 defines it: end records, the whole CD and the member."""
+        return self.size - self.cd_start + self.member_span
+
+    @property
+    def floor_shortcut(self) -> int:
+        """The least a reader with the partial-CD shortcut needs: the end records and the CD
+        from METADATA's record on (when the shortcut applies), and the member."""
+        directory = self.size - (self.md_entry if self.shortcut_ok else self.cd_start)
+        return directory + self.member_span
+
+    def learned(self) -> zipread.WheelLayout:
+        return zipread.WheelLayout(
+            size=self.size,
+            directory_start=self.learned_directory_start,
+            member_start=self.md_start,
+            member_end=self.learned_member_end,
+        )
 
 
 def _is_metadata(member: str, project: str) -> bool:
@@ -161,7 +201,7 @@ def _entry_offset(f: Any, cd_start: int, cd_size: int, header_offset: int) -> in
     raise ValueError(f"no central directory record for the member at {header_offset}")
 
 
-def _replay_locator(path: Path, first: int) -> int:
+def _replay_locator(path: Path, first: int) -> tuple[int, zipread.WheelLayout]:
     """Feed skimlock's locator from the local file (suffix ``first``, then its spans)."""
     size = path.stat().st_size
     with path.open("rb") as f:
@@ -173,7 +213,8 @@ def _replay_locator(path: Path, first: int) -> int:
             f.seek(span.start)
             locator.feed(span.start, f.read(span.length))
         locator.metadata()
-        return locator.tail_needed
+        assert locator.layout is not None
+        return locator.tail_needed, locator.layout
 
 
 def analyze(path: Path, *, first: int = 32 * KiB) -> Layout:
@@ -197,6 +238,7 @@ def analyze(path: Path, *, first: int = 32 * KiB) -> Layout:
         md_entry = _entry_offset(f, cd_start, cd_size, md_start)
         f.seek(0)
         data = zipread.metadata_from_zip(f, filename=path.name)
+    tail_needed, learned = _replay_locator(path, first)
     return Layout(
         filename=path.name,
         size=size,
@@ -222,7 +264,9 @@ def analyze(path: Path, *, first: int = 32 * KiB) -> Layout:
             i.filename.startswith(dist_info) for i in infos if i.header_offset > md_start
         ),
         tail_needed=size - min(md_start, cd_start),
-        locator_tail_needed=_replay_locator(path, first),
+        locator_tail_needed=tail_needed,
+        learned_directory_start=learned.directory_start,
+        learned_member_end=learned.member_end,
     )
 
 
@@ -257,11 +301,20 @@ class Aggregate:
     ratio_to_metadata: float
     #: Sum of bytes spent over the sum of wheel sizes.
     ratio_to_wheels: float
+    #: Sum of bytes spent over the sum of range floors (:attr:`Layout.floor`), all wheels and
+    #: without the CDs over 1 MB (three wheels whose floor is most of the corpus's).
+    ratio_to_floor: float
+    ratio_to_floor_small_cd: float
+    #: Median over wheels of bytes spent / :attr:`Layout.floor_shortcut`.
+    median_to_floor_shortcut: float
 
 
 def aggregate(
-    requests: Sequence[int], spent: Sequence[int], metadata: Sequence[int], sizes: Sequence[int]
+    requests: Sequence[int], spent: Sequence[int], layouts: Sequence[Layout]
 ) -> Aggregate:
+    metadata = [w.metadata_bytes for w in layouts]
+    sizes = [w.size for w in layouts]
+    small = [i for i, w in enumerate(layouts) if w.cd_size <= 1_000_000]
     return Aggregate(
         wheels=len(requests),
         requests_mean=round(statistics.fmean(requests), 4),
@@ -273,6 +326,14 @@ def aggregate(
         bytes_p95=percentile(spent, 95),
         ratio_to_metadata=round(sum(spent) / sum(metadata), 4),
         ratio_to_wheels=round(sum(spent) / sum(sizes), 6),
+        ratio_to_floor=round(sum(spent) / sum(w.floor for w in layouts), 4),
+        ratio_to_floor_small_cd=round(
+            sum(spent[i] for i in small) / sum(layouts[i].floor for i in small), 4
+        ),
+        median_to_floor_shortcut=round(
+            statistics.median(b / w.floor_shortcut for b, w in zip(spent, layouts, strict=True)),
+            3,
+        ),
     )
 
 
@@ -291,6 +352,46 @@ def fixed(n: int) -> FirstSuffix:
 def scaled(fraction: float, lo: int, hi: int) -> FirstSuffix:
     """``clamp(size * fraction, lo, hi)``: PEP 700 gives the size before the first request."""
     return lambda w: min(hi, max(lo, int(w.size * fraction)))
+
+
+def rooted(k: float, lo: int, hi: int) -> FirstSuffix:
+    """``clamp(k * sqrt(size), lo, hi)``: on this corpus the tail a reader needs grows roughly
+    with the square root of the wheel's size (median 2.8 KB at 8 KB, 7.8 KB at 64 KB, 17 KB at
+    1 MB)."""
+    return lambda w: min(hi, max(lo, int(k * math.sqrt(w.size))))
+
+
+def revisit_old(w: Layout) -> tuple[int, int]:
+    """A second version laid out like ``w`` after the learning skimlock shipped before
+    :mod:`skimlock.rangeplan`: the tail that held everything read, + max(4 KiB, 25 %)."""
+    tail = w.locator_tail_needed
+    return skimlock_policy(fixed(min(w.size, tail + max(4 * KiB, tail // 4))))(w)
+
+
+def revisit_plan(initial: int) -> Policy:
+    """A second version laid out like ``w`` after :class:`RangePlan` learned ``w``."""
+
+    def run(w: Layout) -> tuple[int, int]:
+        plan = RangePlan(initial_tail=initial)
+        plan.learn("p", w.learned())
+        return skimlock_policy(fixed(plan.first_request("p", w.size)))(w)
+
+    return run
+
+
+def revisits(layouts: Sequence[Layout], initial: int) -> dict[str, Any]:
+    """Old learning against :class:`RangePlan` for a second version of every corpus wheel
+    (assumed laid out like the first), with the wheels that write ``.dist-info`` early."""
+    plan = revisit_plan(initial)
+    return {
+        "old": asdict(simulate(layouts, revisit_old)),
+        "plan": asdict(simulate(layouts, plan)),
+        "dist_info_early": [
+            {"filename": w.filename, "size": w.size, "floor": w.floor,
+             "old": list(revisit_old(w)), "plan": list(plan(w))}
+            for w in layouts if not w.dist_info_last
+        ],
+    }
 
 
 def skimlock_policy(first: FirstSuffix, *, shortcut: bool = True) -> Policy:
@@ -360,7 +461,9 @@ FAMILY_NO_SHORTCUT = "skimlock without the shortcut"
 FAMILY_ONE_GO = "2nd request = rest of tail"
 FAMILY_UV = "uv-like: HEAD + 16K + 8K steps"
 
-FIXED_KIB = (8, 16, 20, 24, 32, 48, 64)
+FIXED_KIB = (8, 12, 16, 17, 20, 24, 32, 48, 64)
+#: (k, lo, hi) of size-aware first suffixes growing with the square root of the size.
+ROOTED = ((40, 2 * KiB, 16 * KiB), (50, 2 * KiB, 32 * KiB), (40, 2 * KiB, 64 * KiB))
 #: (fraction, lo, hi) of size-aware first suffixes (PEP 700 gives the size up front).
 SCALED = (
     (0.001, 20 * KiB, 128 * KiB),
@@ -378,6 +481,10 @@ def policy_grid() -> list[tuple[str, str, Policy]]:
     firsts += [
         (f"clamp(size*{f:g}, {_kib(lo)}, {_kib(hi)})", scaled(f, lo, hi)) for f, lo, hi in SCALED
     ]
+    firsts += [
+        (f"clamp({k:g}*sqrt(size), {_kib(lo)}, {_kib(hi)})", rooted(k, lo, hi))
+        for k, lo, hi in ROOTED
+    ]
     grid: list[tuple[str, str, Policy]] = []
     for family, make in (
         (FAMILY_SKIMLOCK, skimlock_policy),
@@ -391,12 +498,7 @@ def policy_grid() -> list[tuple[str, str, Policy]]:
 
 def simulate(layouts: Sequence[Layout], policy: Policy) -> Aggregate:
     outcomes = [policy(w) for w in layouts]
-    return aggregate(
-        [r for r, _ in outcomes],
-        [b for _, b in outcomes],
-        [w.metadata_bytes for w in layouts],
-        [w.size for w in layouts],
-    )
+    return aggregate([r for r, _ in outcomes], [b for _, b in outcomes], layouts)
 
 
 def simulations(layouts: Sequence[Layout]) -> list[dict[str, Any]]:
@@ -536,8 +638,7 @@ def mode_aggregate(run: ModeRun, layouts: dict[str, Layout]) -> dict[str, Any]:
         result |= asdict(aggregate(
             [ok[n].requests for n in names],
             [ok[n].spent_bytes for n in names],
-            [layouts[n].metadata_bytes for n in names],
-            [layouts[n].size for n in names],
+            [layouts[n] for n in names],
         ))
     return result
 
@@ -563,11 +664,14 @@ def _agg_cells(a: dict[str, Any]) -> list[str]:
         f"{a['requests_mean']:.3f}", f"{a['requests_p95']:g}", f"{a['requests_max']}",
         human_bytes(a["bytes_mean"]), human_bytes(a["bytes_median"]), human_bytes(a["bytes_p95"]),
         f"{a['ratio_to_metadata']:.2f}x", f"{a['ratio_to_wheels']:.4%}",
+        f"{a['ratio_to_floor']:.2f}x", f"{a['ratio_to_floor_small_cd']:.2f}x",
+        f"{a['median_to_floor_shortcut']:.2f}x",
     ]
 
 
 AGG_HEADER = ["req mean", "req p95", "req max", "bytes mean", "bytes median", "bytes p95",
-              "/ METADATA", "/ wheels"]
+              "/ METADATA", "/ wheels", "/ floor", "/ floor (CD < 1 MB)",
+              "median / shortcut floor"]
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -613,6 +717,13 @@ def targets(report: dict[str, Any]) -> list[str]:
                 f"({TARGET_RANGE_REQUESTS - a['requests_mean']:+.3f}); "
                 f"METADATA exact for {a['exact_metadata']}/{a['wheels']}"
             )
+            worst = max(a["ratio_to_floor"], a["ratio_to_floor_small_cd"])
+            lines.append(
+                f"range bytes / range floor: {a['ratio_to_floor']:.2f}x over the corpus, "
+                f"{a['ratio_to_floor_small_cd']:.2f}x without the 3 CDs over 1 MB (target <= "
+                f"{TARGET_FLOOR_RATIO}): {'met' if worst <= TARGET_FLOOR_RATIO else 'MISSED'}; "
+                f"per wheel, median {a['median_to_floor_shortcut']:.2f}x the shortcut floor"
+            )
         elif a["mode"] == Mode.PEP658_SHA256.value:
             ok = (a["requests_max"] == 1 and a["requests_mean"] == 1
                   and a["ratio_to_metadata"] == 1 and a["exact_metadata"] == a["wheels"])
@@ -653,6 +764,7 @@ def render_markdown(report: dict[str, Any], *, compact: bool = True) -> str:
         "",
         _model_line(report),
         "",
+        *_revisit_lines(report),
         f"Best mean bytes at <= {TARGET_RANGE_REQUESTS} requests/wheel, per policy family:",
         "",
         *[f"- {family}: {row['first']} ({row['requests_mean']:.3f} req, "
@@ -660,6 +772,33 @@ def render_markdown(report: dict[str, Any], *, compact: bool = True) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _revisit_lines(report: dict[str, Any]) -> list[str]:
+    visits = report.get("revisits")
+    if not visits:
+        return []
+    rows = [[label, *_agg_cells(visits[key])] for key, label in (
+        ("old", "tail that held everything + 25 % (before)"), ("plan", "RangePlan (now)"))]
+    early = [
+        [row["filename"], human_bytes(row["size"]), human_bytes(row["floor"]),
+         f"{row['old'][0]} / {human_bytes(row['old'][1])}",
+         f"{row['plan'][0]} / {human_bytes(row['plan'][1])}"]
+        for row in visits["dist_info_early"]
+    ]
+    return [
+        "## A second version of each wheel, after learning the first (simulated)",
+        "",
+        "Each wheel visited again (a later version laid out alike, as when the resolver "
+        "backtracks), after the first read taught the per-project policy.",
+        "",
+        markdown_table(["learning", *AGG_HEADER], rows),
+        "",
+        "Wheels that write `.dist-info` before other members (requests / bytes):",
+        "",
+        markdown_table(["wheel", "size", "floor", "before", "now"], early),
+        "",
+    ]
 
 
 def _model_line(report: dict[str, Any]) -> str:
@@ -746,8 +885,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     aggregates = [mode_aggregate(run, layouts) for run in runs]
     aggregates.append({
         "mode": f"{Mode.NO_RANGES.value} (computed)",
-        **asdict(aggregate([1] * len(ordered), [w.size for w in ordered],
-                           [w.metadata_bytes for w in ordered], [w.size for w in ordered])),
+        **asdict(aggregate([1] * len(ordered), [w.size for w in ordered], ordered)),
     })
     sims = simulations(ordered)
     range_run = next((r for r in runs if r.mode == Mode.NO_METADATA.value), None)
@@ -768,6 +906,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "aggregates": aggregates,
         "simulations": sims,
         "best_within_target": best_within(sims, TARGET_RANGE_REQUESTS),
+        "revisits": revisits(ordered, args.initial_tail),
         "model_check": model_check(range_run, layouts, args.initial_tail) if range_run else None,
         "wheels": [
             {

@@ -385,7 +385,7 @@ def test_second_version_uses_the_learned_tail(
 def wide_tree(tmp_path_factory: pytest.TempPathFactory) -> IndexTree:
     """Two versions of a wheel whose central directory is bigger than the default tail."""
     root = tmp_path_factory.mktemp("wide")
-    dists = [build_wheel(root / "dists", "wide", v, padding_files=900) for v in ("1.0", "1.1")]
+    dists = [build_wheel(root / "dists", "wide", v, padding_files=400) for v in ("1.0", "1.1")]
     return write_index(root / "tree", dists, mode=Mode.NO_METADATA)
 
 

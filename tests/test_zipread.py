@@ -6,6 +6,8 @@ import contextlib
 import io
 import random
 import struct
+import tracemalloc
+import warnings
 import zipfile
 import zlib
 
@@ -20,6 +22,7 @@ from skimlock.zipread import (
     MetadataLocator,
     SparseFile,
     _Missing,
+    metadata_from_zip,
     read_metadata_from_wheel_bytes,
 )
 
@@ -404,10 +407,45 @@ def test_no_matching_metadata() -> None:
         read_metadata_from_wheel_bytes(WHEEL, data)
 
 
-def test_two_matching_metadata() -> None:
-    data = make_zip([("Foo-1.0.dist-info/METADATA", META), (META_NAME, META)])
-    with pytest.raises(WheelError, match="more than one"):
-        read_metadata_from_wheel_bytes(WHEEL, data)
+def _duplicated(first: str, second: str) -> bytes:
+    """Two METADATA entries (names ``first`` then ``second``) with different contents, the
+    second followed by enough entries that a small suffix does not hold the first's record."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile warns about a duplicate name
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(first, META.replace(b"bar>=2", b"first"))
+            for name, content in filler(60):
+                archive.writestr(name, content)
+            archive.writestr(second, META.replace(b"bar>=2", b"second"))
+            for i in range(40):
+                archive.writestr(f"foo-1.0.dist-info/licenses/LICENSE_{i:03d}.txt", b"MIT" * 20)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [(META_NAME, META_NAME), ("Foo-1.0.dist-info/METADATA", META_NAME)],
+    ids=["same-name", "two-spellings"],
+)
+def test_two_matching_metadata_the_last_entry_wins_on_every_path(names: tuple[str, str]) -> None:
+    """The rule for both paths is zipfile's name lookup (what pip and installer read): the last
+    entry. Ranges that hold only the end of the directory, ranges that hold all of it, and a
+    whole file all give the second entry's bytes."""
+    data = _duplicated(*names)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert b"second" in archive.read(META_NAME)  # what an installer would read
+        second_record = archive.infolist()[61]
+        directory_start = archive.start_dir
+    assert b"Requires-Dist: second" in read_metadata_from_wheel_bytes(WHEEL, data)
+    assert b"Requires-Dist: second" in metadata_from_zip(io.BytesIO(data), filename=WHEEL)
+    # A suffix without the first entry's directory record: the partial-CD shortcut.
+    assert len(data) - 4 * KIB > directory_start
+    meta, spans, _ = drive(data, 4 * KIB)
+    assert b"Requires-Dist: second" in meta
+    assert spans == [ByteSpan(start=second_record.header_offset, end=spans[0].end)]
+    for tail in (22, 64 * KIB, len(data)):
+        assert b"Requires-Dist: second" in drive(data, tail)[0]
 
 
 def test_invalid_wheel_filename() -> None:
@@ -428,7 +466,7 @@ def test_corrupt_data_is_caught(compression: int) -> None:
     with pytest.raises(WheelError) as error:
         read_metadata_from_wheel_bytes(WHEEL, corrupt)
     if compression == zipfile.ZIP_STORED:
-        assert "Bad CRC-32" in str(error.value)
+        assert "bad CRC-32" in str(error.value)
 
 
 def test_declared_size_over_cap() -> None:
@@ -441,24 +479,40 @@ def test_declared_size_over_cap() -> None:
         read_metadata_from_wheel_bytes(WHEEL, data, max_metadata_size=10)
 
 
-def test_lying_declared_size_does_not_inflate() -> None:
-    huge = b"A" * (8 * 2**20)
-    data = make_zip([(META_NAME, huge)])
+@pytest.mark.parametrize("tail", [22, 4 * KIB, 10**9])
+def test_deflate_past_its_declared_size_stops_with_bounded_memory(tail: int) -> None:
+    """A deflate stream of 16 MiB whose headers declare 20,000 bytes (under the cap, and a
+    plausible compressed size for it): inflating stops one byte past the declared size, even
+    with the CRC of those 10,000 bytes, on the range path and on the whole-file path."""
+    huge = b"A" * (16 * 2**20)
+    data = make_zip([*filler(3), (META_NAME, huge)])
+    del huge
     entry = cd_entries(data)[META_NAME]
-    # Declare 100 bytes, with the CRC of those 100 bytes: the rest of the stream is never inflated.
-    lying = patch(data, entry + 16, "<L", zlib.crc32(huge[:100]))
-    lying = patch(lying, entry + 24, "<L", 100)
-    assert read_metadata_from_wheel_bytes(WHEEL, lying, max_metadata_size=1000) == huge[:100]
-    # With the original CRC the truncation is detected.
-    lying = patch(data, entry + 24, "<L", 100)
-    with pytest.raises(WheelError, match="CRC"):
-        read_metadata_from_wheel_bytes(WHEEL, lying, max_metadata_size=1000)
+    lying = patch(data, entry + 16, "<L", zlib.crc32(b"A" * 20_000))
+    lying = patch(lying, entry + 24, "<L", 20_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(WheelError, match="expands past the 20000 bytes it declares"):
+            drive(lying, tail)
+        with pytest.raises(WheelError, match="expands past the 20000 bytes it declares"):
+            metadata_from_zip(io.BytesIO(lying), filename=WHEEL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 2**20, peak
+
+
+def test_compressed_size_out_of_proportion_is_refused_before_reading() -> None:
+    data = make_zip([(META_NAME, b"A" * (8 * 2**20))])  # ~8 KB compressed
+    lying = patch(data, cd_entries(data)[META_NAME] + 24, "<L", 100)
+    with pytest.raises(WheelError, match="declares 8158 compressed bytes for 100 bytes"):
+        read_metadata_from_wheel_bytes(WHEEL, lying)
 
 
 def test_bad_local_header() -> None:
     data = make_zip([(META_NAME, META)])
     header, _end, _cd = layout(data)
-    with pytest.raises(WheelError, match="corrupt zip: Bad magic number for file header"):
+    with pytest.raises(WheelError, match=r"bad local header for foo-1\.0\.dist-info/METADATA"):
         read_metadata_from_wheel_bytes(WHEEL, patch(data, header, "<4s", b"XXXX"))
 
 
@@ -467,6 +521,47 @@ def test_bad_central_directory() -> None:
     entry = cd_entries(data)[META_NAME]
     with pytest.raises(WheelError, match="corrupt zip"):
         read_metadata_from_wheel_bytes(WHEEL, patch(data, entry, "<4s", b"XXXX"))
+
+
+def _bomb(method: int, expanded: int) -> bytes:
+    """A wheel whose METADATA is ``expanded`` zero bytes compressed with ``method`` (bzip2 or
+    LZMA, streamed so that the test never holds the expansion), its headers declaring 100."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in filler(5):
+            archive.writestr(name, content)
+        info = zipfile.ZipInfo(META_NAME)
+        info.compress_type = method
+        with archive.open(info, "w") as member:
+            block = bytes(2**20)
+            for _ in range(expanded // len(block)):
+                member.write(block)
+    data = buffer.getvalue()
+    entry = cd_entries(data)[META_NAME]
+    data = patch(data, entry + 24, "<L", 100)
+    header = layout(data)[0]
+    return patch(data, header + 22, "<L", 100)
+
+
+@pytest.mark.parametrize(
+    "method", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA], ids=["bzip2", "lzma"]
+)
+def test_compression_bomb_of_another_method_is_refused_unread(method: int) -> None:
+    """Issue 9 item 3: a METADATA member of method 12/14 that expands to 16 MiB while declaring
+    100 bytes is refused before anything is decompressed, by ranges and from a whole file."""
+    data = _bomb(method, 16 * 2**20)
+    assert len(data) < 64 * KIB
+    tracemalloc.start()
+    try:
+        for tail in (22, 4 * KIB, len(data)):
+            with pytest.raises(WheelError, match=f"compression method {method}; wheels use"):
+                drive(data, tail)
+        with pytest.raises(WheelError, match=f"compression method {method}; wheels use"):
+            metadata_from_zip(io.BytesIO(data), filename=WHEEL)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 2**20, peak
 
 
 def test_unsupported_compression_and_encryption() -> None:

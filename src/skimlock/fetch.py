@@ -13,9 +13,9 @@ Every request is recorded in :class:`~skimlock.stats.Stats`. httpx exceptions ar
 host's range capabilities are remembered for the run.
 
 Range protocol (no HEAD): one suffix request ``Range: bytes=-N`` with ``Accept-Encoding: identity``.
-N is learned per project (the tail that sufficed for another version) or a default. The response
-must be a 206 whose Content-Range matches the request, in identity encoding. Then
-:class:`~skimlock.zipread.MetadataLocator` says which single span is still missing (the rest of
+N comes from :class:`~skimlock.rangeplan.RangePlan` (learned per project, capped by the PEP 700
+size). The response must be a 206 whose Content-Range matches the request, in identity encoding.
+Then :class:`~skimlock.zipread.MetadataLocator` says which single span is still missing (the rest of
 the central directory, then the METADATA member) until METADATA can be read.
 
 Fallbacks, remembered per host: a 200 answer to a range is a whole body (it is used, not thrown
@@ -57,6 +57,7 @@ from .errors import (
     redact,
 )
 from .filetransport import FileTransport
+from .rangeplan import DEFAULT_INITIAL_TAIL, RangePlan
 from .simple import ACCEPT, IndexFile, ProjectPage, parse_project_page, project_url
 from .stats import Category, MetadataSource, RequestRecord, Stats
 
@@ -90,9 +91,9 @@ class FetchOptions:
     retries: int = 3
     #: First backoff in seconds (doubles each attempt; Retry-After is honoured up to 10 s).
     backoff: float = 0.25
-    #: The first suffix request when nothing was learned for the project.
-    initial_tail: int = 24 * KiB
-    #: Extra bytes asked before the central directory when it must be fetched, to catch METADATA.
+    #: The first suffix request when nothing was learned for the project (see rangeplan).
+    initial_tail: int = DEFAULT_INITIAL_TAIL
+    #: Margin (fraction, at least 4 KiB) on a learned tail, for a later, larger version.
     learned_margin: float = 0.25
     #: Largest whole file read (a 200 answer to a range, or a full download).
     max_download: int = 2048 * MiB
@@ -222,7 +223,9 @@ class Fetcher:
         self._memo = _Memo()
         self._lock = threading.Lock()
         self._hosts: dict[str, _HostCaps] = {}
-        self._learned_tail: dict[str, int] = {}
+        self._plan = RangePlan(
+            initial_tail=self.options.initial_tail, margin=self.options.learned_margin
+        )
         self._warned: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -426,7 +429,7 @@ class Fetcher:
                 )
             locator.feed(more.start, more.data)
         data = locator.metadata()
-        self._learn(project, locator.tail_needed)
+        self._learn(project, locator.layout)
         self._mark(file.url, ranges=True)
         return data, Category.METADATA_RANGE, first.total
 
@@ -662,16 +665,11 @@ class Fetcher:
     # -- policy and memory --------------------------------------------------------------------
 
     def _tail_guess(self, project: str, size: int | None) -> int:
-        learned = self._learned_tail.get(project)
-        if learned is not None:
-            guess = learned + max(4 * KiB, int(learned * self.options.learned_margin))
-        else:
-            guess = self.options.initial_tail
-        return min(guess, size) if size else guess
+        return self._plan.first_request(project, size)
 
-    def _learn(self, project: str, tail: int) -> None:
-        with self._lock:
-            self._learned_tail[project] = max(tail, self._learned_tail.get(project, 0))
+    def _learn(self, project: str, layout: zipread.WheelLayout | None) -> None:
+        if layout is not None:
+            self._plan.learn(project, layout)
 
     def _caps(self, url: str) -> _HostCaps:
         host = _host(url)

@@ -20,8 +20,19 @@ the requests so that zipfile rarely needs to discover a gap itself:
 3. Otherwise the whole CD: one span from the CD start (plus the ZIP64 end records when present)
    up to the held tail. When the ZIP64 locator is not held yet, the span starts 76 bytes earlier
    than the 32-bit EOCD says so that a ZIP64 archive needs no extra round.
-4. Member: one span from the METADATA local header up to the next local header (or the CD start),
-   minus the bytes already held.
+4. Member: one span from the METADATA local header up to the next local header (or the CD start,
+   or the furthest the declared compressed size can reach if nearer), minus the bytes held.
+
+Reading the member is the same code on every path (shortcut, whole CD, whole file) and never goes
+through ``zipfile``'s member reader: only stored (0) and deflate (8) members are read (the methods
+wheels use; bzip2, LZMA and others are refused before a byte is decompressed), a declared size
+over the cap or a compressed size out of proportion to it is refused as declared, and deflate
+output is asked for with ``max_length`` so that a stream expanding past its declared size stops
+one byte later, with memory bounded by the declared size, whatever the stream would expand to.
+
+When several entries name this wheel's METADATA (a repeated name, or two spellings of the
+directory), the last one in the central directory wins on every path: that is the entry
+``zipfile``'s name lookup returns, so the one pip, installer and PyPI's metadata extraction read.
 
 If zipfile still hits a gap (corrupt or unusual archives), that gap is the next span; after
 :data:`MAX_ROUNDS` spans the locator gives up with :class:`~skimlock.errors.WheelError`. Every
@@ -54,6 +65,7 @@ __all__ = [
     "ByteSpan",
     "MetadataLocator",
     "SparseFile",
+    "WheelLayout",
     "read_metadata_from_wheel_bytes",
 ]
 
@@ -87,6 +99,39 @@ class ByteSpan:
     @property
     def length(self) -> int:
         return self.end - self.start
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WheelLayout:
+    """Where the bytes that reading one wheel's METADATA needed lie (offsets in bytes).
+
+    ``directory_start`` is the lowest byte of the end records and central directory that was
+    needed (with the partial-directory shortcut: METADATA's own directory record); the member
+    span is METADATA's local header up to the next member. A range reader needs at least
+    ``size - directory_start`` trailing bytes plus the member span (when not inside them).
+    """
+
+    size: int
+    directory_start: int
+    member_start: int
+    member_end: int
+
+    @property
+    def directory_tail(self) -> int:
+        """Trailing bytes holding the needed directory and end records."""
+        return self.size - self.directory_start
+
+    @property
+    def member_in_tail(self) -> int:
+        """Trailing bytes that hold the directory *and* the member (the member's distance from
+        the end of the file)."""
+        return self.size - min(self.member_start, self.directory_start)
+
+    @property
+    def floor(self) -> int:
+        """Fewest bytes a range reader can fetch: the directory tail and the member span."""
+        member = max(0, min(self.member_end, self.directory_start) - self.member_start)
+        return self.directory_tail + member
 
 
 class _Missing(Exception):
@@ -317,10 +362,25 @@ class MetadataLocator:
         comment) and the METADATA local header and data: a future request for this many trailing
         bytes of a similar wheel would need no further round.
         """
-        lowest = self._file.lowest_read
+        starts = [self._file.lowest_read]
         if self._entry is not None:
-            lowest = self._entry.header_offset
+            starts += [self._entry.header_offset, self._entry.record_offset]
+        lowest = min((s for s in starts if s is not None), default=None)
         return 0 if lowest is None else self._file.size - lowest
+
+    @property
+    def layout(self) -> WheelLayout | None:
+        """Where the bytes this wheel's reading needed lie (None until METADATA is read)."""
+        entry = self._entry
+        if self._metadata is None or entry is None:
+            return None
+        directory = [entry.record_offset, self._file.lowest_read]
+        return WheelLayout(
+            size=self._file.size,
+            directory_start=min(s for s in directory if s is not None),
+            member_start=entry.header_offset,
+            member_end=entry.span_end,
+        )
 
     @property
     def held_bytes(self) -> int:
@@ -347,10 +407,8 @@ class MetadataLocator:
                 self._zip = zipfile.ZipFile(self._file)
             if self._member is None:
                 self._member = self._choose_member(self._zip)
-            span = self._plan_member(self._zip, self._member)
-            if span is not None:
-                return span
-            self._metadata = self._read_member(self._zip, self._member)
+                self._entry = self._entry_of(self._zip, self._member)
+                return self._advance_entry(self._entry)
         except _Missing as missing:
             gap = self._file.missing(missing.start, missing.end)
             if gap is None:  # pragma: no cover - a read only fails on bytes not held
@@ -407,25 +465,24 @@ class MetadataLocator:
         if not entries:
             return None
         matches = [e for e in entries if self._is_metadata(e.name)]
-        if len(matches) != 1:
-            return None  # not listed in the held part, or ambiguous: read the whole CD
-        entry = matches[0]
+        if not matches:
+            return None  # not listed in the held part: read the whole CD
+        # The last entry of the CD wins (see _choose_member); the held part ends where the CD
+        # ends, so its last match is the CD's last match.
+        entry = matches[-1]
         if (
             _SATURATED_32 in (entry.compressed_size, entry.file_size, entry.header_offset)
             or entry.header_offset >= cd_offset
-            or entry.flags & 0x1
-            or entry.method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
         ):
             return None
         later = [e.header_offset for e in entries if e.header_offset > entry.header_offset]
-        end = min([*later, cd_offset])
-        minimum = entry.header_offset + _LOCAL.size + len(entry.raw_name) + entry.compressed_size
-        entry.span_end = max(end, min(minimum, cd_offset))
+        entry.span_end = _member_span_end(entry, min([*later, cd_offset]), cd_offset)
         return entry
 
     def _advance_entry(self, entry: _CentralEntry) -> ByteSpan | None:
         """Fetch and read the member described by ``entry``; None once METADATA is read."""
         f = self._file
+        self._check_entry(entry)
         header = entry.header_offset
         gap = f.missing(header, entry.span_end)
         if gap is not None:
@@ -443,29 +500,73 @@ class MetadataLocator:
         gap = f.missing(header, end)
         if gap is not None:
             return gap
+        data = self._expand(entry, start, end)
+        if zlib.crc32(data) != entry.crc:
+            raise WheelError(self.filename, f"corrupt zip: bad CRC-32 for {entry.name}")
+        self._metadata = data
+        return None
+
+    def _check_entry(self, entry: _CentralEntry) -> None:
+        """Refuse, before any byte of the member is read, what no wheel needs.
+
+        Wheels store or deflate their members (the binary distribution format spec), so any
+        other method (bzip2, LZMA, ...) is refused rather than decompressed: those decompressors
+        cannot be bounded through :mod:`zipfile`. Sizes over the cap are refused as declared.
+        """
+        if entry.flags & 0x1:
+            raise WheelError(self.filename, f"unreadable METADATA: {entry.name} is encrypted")
+        if entry.method not in _METHODS:
+            raise WheelError(
+                self.filename,
+                f"unsupported zip feature: {entry.name} uses compression method "
+                f"{entry.method}; wheels use stored (0) or deflate (8)",
+            )
         cap = self._max_size
         if entry.file_size > cap:
             raise WheelError(
                 self.filename,
                 f"METADATA larger than {_size_text(cap)} ({entry.file_size} bytes declared)",
             )
-        raw = f.peek(start, end)
-        if entry.method == zipfile.ZIP_STORED:
-            data = raw
-        else:
-            inflater = zlib.decompressobj(-15)
-            data = inflater.decompress(raw, cap + 1)
-            if len(data) > cap:
-                raise WheelError(self.filename, f"METADATA larger than {_size_text(cap)}")
-        if len(data) != entry.file_size:
+        if entry.compressed_size > _max_compressed(entry.file_size):
             raise WheelError(
                 self.filename,
-                f"METADATA has {len(data)} bytes but its header declares {entry.file_size}",
+                f"corrupt zip: {entry.name} declares {entry.compressed_size} compressed bytes for "
+                f"{entry.file_size} bytes",
             )
-        if zlib.crc32(data) != entry.crc:
-            raise WheelError(self.filename, f"corrupt zip: bad CRC-32 for {entry.name}")
-        self._metadata = data
-        return None
+
+    def _expand(self, entry: _CentralEntry, start: int, end: int) -> bytes:
+        """The member's bytes ``[start, end)`` stored or inflated, never more than declared + 1.
+
+        Memory is bounded by the declared size (itself capped): deflate output is asked for with
+        ``max_length``, chunk by chunk, so a stream that expands past its declared size stops
+        after one byte too many, whatever it would expand to.
+        """
+        declared = entry.file_size
+        if entry.method == zipfile.ZIP_STORED:
+            data = self._file.peek(start, end)
+        else:
+            inflater = zlib.decompressobj(-15)
+            out = bytearray()
+            position = start
+            while position < end and len(out) <= declared:
+                chunk = self._file.peek(position, min(end, position + _CHUNK))
+                position += len(chunk)
+                out += inflater.decompress(chunk, declared + 1 - len(out))
+                while inflater.unconsumed_tail and len(out) <= declared:
+                    out += inflater.decompress(inflater.unconsumed_tail, declared + 1 - len(out))
+            if len(out) <= declared and not inflater.eof:
+                raise WheelError(self.filename, f"truncated compressed {entry.name}")
+            data = bytes(out)
+        if len(data) > declared:
+            raise WheelError(
+                self.filename, f"{entry.name} expands past the {declared} bytes it declares"
+            )
+        if len(data) != declared:
+            raise WheelError(
+                self.filename,
+                f"METADATA has {len(data)} bytes but its header declares {declared}",
+            )
+        return data
 
     def _find_eocd(self) -> int | ByteSpan:
         """Offset of the EOCD record, or the span to fetch to find it."""
@@ -519,10 +620,10 @@ class MetadataLocator:
         wanted = f"{self._name}-{self._version}.dist-info/METADATA"
         if not matches:
             raise WheelError(self.filename, f"no {wanted} in the wheel")
-        if len(matches) > 1:
-            names = ", ".join(sorted(info.filename for info in matches))
-            raise WheelError(self.filename, f"more than one {wanted} in the wheel: {names}")
-        return matches[0]
+        # Several entries (a repeated name, or spellings of one directory): the last one in the
+        # central directory wins, as for zipfile's name lookup, which pip, installer and PyPI's
+        # metadata extraction use. The partial-directory shortcut applies the same rule.
+        return matches[-1]
 
     def _is_metadata(self, member: str) -> bool:
         directory, slash, leaf = member.partition("/")
@@ -536,34 +637,25 @@ class MetadataLocator:
         except InvalidVersion:
             return False
 
-    def _plan_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> ByteSpan | None:
+    def _entry_of(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> _CentralEntry:
+        """The member's central directory fields (ZIP64 resolved by zipfile) and its span."""
         f = self._file
         header = info.header_offset
         if not 0 <= header < f.size:
             raise WheelError(
                 self.filename, f"local header of {info.filename} is outside the file"
             )
+        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
+        entry = _CentralEntry(
+            name=info.filename, raw_name=info.orig_filename.encode(encoding, "replace"),
+            flags=info.flag_bits, method=info.compress_type, crc=info.CRC,
+            compressed_size=info.compress_size, file_size=info.file_size, header_offset=header,
+        )
         later = [i.header_offset for i in archive.infolist() if i.header_offset > header]
         if archive.start_dir > header:
             later.append(archive.start_dir)
-        end = min(later, default=f.size)
-        return f.missing(header, end)
-
-    def _read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
-        cap = self._max_size
-        too_big = f"METADATA larger than {_size_text(cap)}"
-        if info.file_size > cap:
-            raise WheelError(self.filename, f"{too_big} ({info.file_size} bytes declared)")
-        with archive.open(info) as member:
-            data = member.read(cap + 1)  # never more than cap + 1, whatever the header says
-        if len(data) > cap:
-            raise WheelError(self.filename, too_big)
-        if len(data) != info.file_size:
-            raise WheelError(
-                self.filename,
-                f"METADATA has {len(data)} bytes but its header declares {info.file_size}",
-            )
-        return data
+        entry.span_end = _member_span_end(entry, min(later, default=f.size), f.size)
+        return entry
 
 
 _CD_SIG = b"PK\x01\x02"
@@ -572,6 +664,31 @@ _LOCAL = struct.Struct("<4s5H3L2H")
 _LOCAL_SIG = b"PK\x03\x04"
 #: Candidate entry boundaries tried when parsing a partial central directory.
 _MAX_CHAIN_STARTS = 64
+#: Compression methods a wheel's METADATA may use: stored and deflate.
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+#: Compressed bytes inflated at a time.
+_CHUNK = 64 * 1024
+#: Longest local header "extra" field.
+_MAX_EXTRA = 0xFFFF
+
+
+def _max_compressed(size: int) -> int:
+    """Most compressed bytes a stored or deflated member of ``size`` bytes needs.
+
+    Deflate's worst case is stored blocks: 5 bytes per block of at most 65535 bytes, plus one
+    empty final block; 1/1000 + 64 is more than enough.
+    """
+    return size + size // 1000 + 64
+
+
+def _member_span_end(entry: _CentralEntry, next_start: int, limit: int) -> int:
+    """Where to stop fetching the member: the next member (or CD) start, or the furthest its
+    local header, name, extra field and declared compressed bytes can reach, if that is nearer.
+    Never less than the header, name and compressed bytes (a fetch that small could not hold it).
+    """
+    start = entry.header_offset + _LOCAL.size + len(entry.raw_name)
+    minimum = min(start + entry.compressed_size, limit)
+    return max(min(next_start, start + _MAX_EXTRA + entry.compressed_size), minimum)
 
 
 @dataclass(kw_only=True, slots=True)
@@ -586,6 +703,8 @@ class _CentralEntry:
     compressed_size: int
     file_size: int
     header_offset: int
+    #: Offset of this central directory record (None when zipfile parsed the directory).
+    record_offset: int | None = None
     #: Where the member's bytes are assumed to end (next local header or the CD start).
     span_end: int = 0
 
@@ -610,6 +729,7 @@ def _chain(region: bytes, position: int, base: int) -> list[_CentralEntry] | Non
             _CentralEntry(
                 name=name, raw_name=raw, flags=flags, method=method, crc=crc,
                 compressed_size=compressed, file_size=size, header_offset=header_offset,
+                record_offset=base + position,
             )
         )
         position = name_end + extra_length + comment_length

@@ -254,12 +254,15 @@ def write_index(
     mode: Mode,
     yanked: Mapping[str, str | None] | None = None,
     requires_python: Mapping[str, str] | None = None,
+    metadata: Mapping[str, bytes] | None = None,
 ) -> IndexTree:
     """Copy ``dists`` under ``root/files`` and write the pages for ``mode``.
 
     ``yanked`` maps a file name to its yank reason (None: yanked without a reason).
     ``requires_python`` maps a file name to the Requires-Python the pages advertise; by default
     the pages repeat the file's own Requires-Python metadata (as PyPI does).
+    ``metadata`` maps a file name to the core metadata to serve and advertise for it instead of
+    the wheel's own (for hostile wheels that zipfile cannot or should not read).
     """
     yanked = dict(yanked or {})
     requires_python = dict(requires_python or {})
@@ -283,14 +286,15 @@ def write_index(
         target = files_dir / source.name
         shutil.copyfile(source, target)
         data = target.read_bytes()
-        metadata = read_metadata(target)
-        metadata_sha256 = hashlib.sha256(metadata).hexdigest()
+        given = (metadata or {}).get(source.name)
+        core = read_metadata(target) if given is None else given
+        metadata_sha256 = hashlib.sha256(core).hexdigest()
         if mode.serves_metadata:
-            (files_dir / f"{source.name}.metadata").write_bytes(metadata)
+            (files_dir / f"{source.name}.metadata").write_bytes(core)
         project, version = _split_filename(source.name)
         advertised = requires_python.get(source.name)
         if advertised is None:
-            advertised = BytesHeaderParser().parsebytes(metadata).get("Requires-Python")
+            advertised = BytesHeaderParser().parsebytes(core).get("Requires-Python")
         tree_file = TreeFile(
             filename=source.name,
             project=project,
@@ -299,7 +303,7 @@ def write_index(
             url_path=f"/files/{quote(source.name)}",
             sha256=hashlib.sha256(data).hexdigest(),
             size=len(data),
-            metadata=metadata,
+            metadata=core,
             metadata_sha256=metadata_sha256,
             requires_python=advertised,
             yanked=source.name in yanked,

@@ -333,7 +333,7 @@ def _resolve_with(
         merge_indexes=args.index_strategy == "merge",
         pre=args.pre,
         binary=binary,
-        preferred=_kept(args, installed, inputs),
+        preferred=_kept(args, installed, inputs) if installed else _lock_pins(args),
     )
     progress = _Progress(stats, target)
     started = time.monotonic()
@@ -378,6 +378,32 @@ def _kept(
         return {}
     named = {canonicalize_name(item.requirement.name) for item in inputs.requirements}
     return {name: version for name, version in installed.items() if name not in named}
+
+
+def _lock_pins(args: argparse.Namespace) -> dict[NormalizedName, Version]:
+    """For ``lock``: the pins of the existing lock (``--prefer FILE``, else the output file if
+    it exists) as preferences, less ``--upgrade-package`` names; none with ``--upgrade``.
+    An output file that cannot be read as a lock is only warned about (it is about to be
+    replaced); a ``--prefer`` file that cannot is an error."""
+    if args.func is not _cmd_lock or args.upgrade:
+        return {}
+    from .prefer import read_preferences, release
+
+    explicit = args.prefer is not None
+    path = Path(args.prefer if explicit else _lock_destination(args))
+    if not explicit and (str(path) == STDOUT or not path.is_file()):
+        return {}
+    try:
+        pins = read_preferences(path)
+    except InputError as exc:
+        if explicit:
+            raise
+        logger.warning("not keeping the pins of %s: %s", path, exc)
+        return {}
+    kept = release(pins, args.upgrade_package or ())
+    logger.info("keeping the pins of %s where the requirements allow (%d projects)",
+                path, len(kept))
+    return {name: max(versions) for name, versions in kept.items()}
 
 
 class _Progress:
@@ -689,6 +715,15 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--overwrite-input", action="store_true",
                       help="allow -o (or --stats) to replace one of the input files")
     _add_common(lock)
+    keep = lock.add_argument_group("existing pins (a re-lock keeps them unless told otherwise)")
+    keep.add_argument("--prefer", metavar="FILE",
+                      help="prefer the pins of this pylock.toml or pinned requirements file "
+                      "(default: the output file, when it exists)")
+    keep.add_argument("-U", "--upgrade", action="store_true",
+                      help="ignore existing pins: every project moves to the newest allowed")
+    keep.add_argument("-P", "--upgrade-package", action="append", metavar="NAME",
+                      help="let this project move (repeatable); others keep their pins "
+                      "unless they must move with it")
     lock.set_defaults(func=_cmd_lock)
 
     res = sub.add_parser(

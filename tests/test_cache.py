@@ -201,3 +201,20 @@ def test_project_names_cannot_escape_the_cache(tmp_path: Path) -> None:
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written
     assert all((tmp_path / "c") in p.parents for p in written)
+
+
+def test_cache_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from skimlock.cli import main
+
+    root = tmp_path / "cache"
+    cache = Cache(root)
+    cache.store_page("demo", URL, ACCEPT, status=200, body=BODY, headers={})
+    cache.store_metadata("demo", "k1", b"x", strategy="s", file_size=None, spent_bytes=0)
+    assert main(["cache", "dir", "--cache-dir", str(root)]) == 0
+    assert capsys.readouterr().out == f"{root}\n"
+    assert main(["cache", "info", "--cache-dir", str(root)]) == 0
+    assert "1 page, 1 metadata, 0 hosts" in capsys.readouterr().out
+    assert main(["cache", "clean", "Demo", "--cache-dir", str(root)]) == 0
+    assert "removed 2 files of demo" in capsys.readouterr().err
+    assert main(["cache", "info", "demo", "--cache-dir", str(root)]) == 2
+    assert "takes no project name" in capsys.readouterr().err

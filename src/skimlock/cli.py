@@ -226,6 +226,29 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace, console: _Console) -> int:
+    from .cache import Cache, default_cache_dir
+
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    cache = Cache(root)
+    if args.action != "clean" and args.project:
+        raise InputError(f"cache {args.action} takes no project name")
+    if args.action == "dir":
+        sys.stdout.write(f"{root}\n")
+    elif args.action == "info":
+        info = cache.info()
+        sys.stdout.write(
+            f"{info.bucket}: {plural(info.pages, 'page')}, "
+            f"{info.metadata} metadata, {plural(info.hosts, 'host')}, "
+            f"{human_bytes(info.bytes)}\n"
+        )
+    else:
+        removed = cache.clean(args.project)
+        what = f" of {canonicalize_name(args.project)}" if args.project else ""
+        _say(console, f"removed {plural(removed, 'file')}{what} from {root}")
+    return 0
+
+
 def _lock_destination(args: argparse.Namespace) -> str:
     return str(args.output or (
         "requirements.txt" if args.format == "requirements" else "pylock.toml"
@@ -515,6 +538,8 @@ def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None =
     named on the command line stand for them."""
     args.outputs_checked = False
     destinations: list[tuple[str, str]] = []
+    if args.func is _cmd_cache:
+        return
     if args.func is _cmd_lock:
         lock = _lock_destination(args)
         if args.format == "pylock":
@@ -746,6 +771,22 @@ def _parser() -> argparse.ArgumentParser:
                      "required; eager upgrades them all (as pip)")
     _add_common(res)
     res.set_defaults(func=_cmd_resolve, dry_run_install=True)
+
+    cache = sub.add_parser(
+        "cache", allow_abbrev=False, help="show or clean the on-disk cache",
+        description="The cache keeps index pages (under HTTP caching rules) and metadata "
+        "(immutable, by file hash) between runs.",
+    )
+    cache.add_argument("action", choices=["dir", "info", "clean"],
+                       help="dir: print its directory; info: what it holds; clean: empty it")
+    cache.add_argument("project", nargs="?", metavar="NAME",
+                       help="clean: only this project's pages and metadata")
+    cache.add_argument("--cache-dir", metavar="DIR",
+                       help="the cache directory (default: $SKIMLOCK_CACHE_DIR or the user "
+                       "cache directory)")
+    cache.add_argument("-v", "--verbose", action="count", default=0)
+    cache.add_argument("-q", "--quiet", action="count", default=0)
+    cache.set_defaults(func=_cmd_cache, index_url=None, stats=None)
     return parser
 
 

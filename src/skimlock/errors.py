@@ -15,7 +15,7 @@ httpx exceptions never leave :mod:`skimlock.fetch`; they are converted there.
 
 from __future__ import annotations
 
-import re
+from .urls import redact
 
 __all__ = [
     "EXIT_INDEX",
@@ -23,7 +23,10 @@ __all__ = [
     "EXIT_RESOLUTION",
     "EXIT_USAGE",
     "ApiVersionError",
+    "BodyTooLargeError",
+    "ContentEncodingError",
     "BuildRequiredError",
+    "FetchCancelledError",
     "FetchError",
     "HashMismatchError",
     "HTTPStatusError",
@@ -48,14 +51,6 @@ EXIT_RESOLUTION = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_INTEGRITY = 4
-
-
-def redact(url: str) -> str:
-    """``url`` without credentials: ``https://user:secret@host/`` becomes ``https://***@host/``."""
-    return _USERINFO.sub(r"\1***@", url)
-
-
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?#]*@")
 
 
 class SkimlockError(Exception):
@@ -134,6 +129,21 @@ class HTTPStatusError(FetchError):
 
 class RangeNotSatisfiedError(FetchError):
     """A range response that does not match the request (bad Content-Range, encoding...)."""
+
+
+class BodyTooLargeError(FetchError):
+    """A body (decoded bytes) over the cap of what it should be (page, metadata, wheel)."""
+
+
+class ContentEncodingError(FetchError):
+    """A body in a Content-Encoding skimlock does not decode (stacked, unknown) or a corrupt one."""
+
+
+class FetchCancelledError(FetchError):
+    """The run was interrupted (Ctrl-C): no new request is sent, in-flight ones are aborted."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, "interrupted")
 
 
 class IndexPageError(SkimlockError):

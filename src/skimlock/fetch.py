@@ -25,6 +25,7 @@ size from ``Content-Range: bytes */N``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -39,6 +40,9 @@ from packaging.metadata import Metadata
 
 from . import coremeta, zipread
 from .errors import (
+    BodyTooLargeError,
+    FetchCancelledError,
+    FetchError,
     HashMismatchError,
     HTTPStatusError,
     RangeNotSatisfiedError,
@@ -88,12 +92,19 @@ class FetchOptions:
     max_metadata: int = 16 * MiB
     #: Hosts allowed over plain HTTP (loopback is always allowed).
     trusted_hosts: frozenset[str] = frozenset()
+    #: Seconds one request may take in all, redirects, headers and body (``--timeout`` bounds
+    #: each read); see :class:`~skimlock.transport.TransportOptions`.
+    request_deadline: float | None = 300.0
+    #: No retry of a request starts this many seconds after its first attempt.
+    retry_window: float = 120.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FetchedMetadata:
     """The core metadata of one file and how it was obtained."""
 
+    #: The file as listed, except ``size``: the size the server showed when it contradicted
+    #: the index's (a Content-Range total, or the length of a whole download).
     file: IndexFile
     data: bytes
     metadata: Metadata
@@ -149,6 +160,8 @@ class Fetcher:
                 retries=self.options.retries,
                 backoff=self.options.backoff,
                 trusted_hosts=self.options.trusted_hosts,
+                request_deadline=self.options.request_deadline,
+                retry_window=self.options.retry_window,
             ),
         )
         self._on_event = on_event
@@ -164,8 +177,19 @@ class Fetcher:
     def __enter__(self) -> Fetcher:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.cancel()  # Ctrl-C, or an error: nothing fetched from now on has a use
         self.close()
+
+    def cancel(self) -> None:
+        """Stop at once: queued work is cancelled, no new request is sent, in-flight requests
+        are aborted (see :meth:`Transport.cancel`)."""
+        self.transport.cancel()
+        with self._memo.lock:
+            executor = self._executor
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -189,9 +213,7 @@ class Fetcher:
         return self.submit_metadata(file).result()
 
     def submit_metadata(self, file: IndexFile) -> Future[FetchedMetadata]:
-        return self._submit(
-            ("metadata", file.url), lambda: self.transport.again(lambda: self._fetch_metadata(file))
-        )
+        return self._submit(("metadata", file.url), lambda: self._fetch_metadata(file))
 
     # -- memo and executor --------------------------------------------------------------------
 
@@ -200,6 +222,8 @@ class Fetcher:
             existing = self._memo.futures.get(key)
             if existing is not None:
                 return existing  # type: ignore[return-value]
+            if self.transport.cancelled:
+                raise FetchCancelledError(str(key[1]) if isinstance(key, tuple) else "?")
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     max_workers=self.options.max_in_flight, thread_name_prefix="skimlock-fetch"
@@ -212,6 +236,7 @@ class Fetcher:
 
     def _fetch_page(self, url: str, name: str) -> ProjectPage | None:
         self.transport.check(url)
+        self.transport.remember_credentials(url)
         with self.transport.get(
             url, Category.INDEX_PAGE, headers={"Accept": ACCEPT}
         ) as exchange:
@@ -219,7 +244,7 @@ class Fetcher:
                 return None
             if exchange.status != 200:
                 raise HTTPStatusError(url, exchange.status)
-            content = b"".join(exchange.body(_MAX_PAGE))
+            content = exchange.read(_MAX_PAGE)
             final_url = exchange.final_url
             self.transport.check(final_url)
             page = parse_project_page(
@@ -244,7 +269,13 @@ class Fetcher:
         if data is None:
             if not file.is_wheel:
                 raise WheelError(file.filename, "not a wheel, and the index serves no metadata")
-            data, category, size = self._from_wheel(file, spent)
+            data, category, size = self.transport.again(lambda: self._from_wheel(file, spent))
+            if size is not None and file.size is not None and size != file.size:
+                logger.warning(
+                    "the index says %s has %d bytes, but %s serves %d; the lock records %d",
+                    file.filename, file.size, host_of(file.url), size, size,
+                )
+                file = dataclasses.replace(file, size=size)
         metadata = coremeta.parse_metadata(
             data, filename=file.filename, max_size=self.options.max_metadata
         )
@@ -261,21 +292,46 @@ class Fetcher:
         return FetchedMetadata(file=file, data=data, metadata=metadata, source=source)
 
     def _pep658(self, file: IndexFile, spent: Spent) -> bytes | None:
-        """PEP 658: the served ``.metadata``; None when advertised but missing (404/410)."""
+        """PEP 658: the served ``.metadata`` (hash verified); None when the wheel must be read
+        instead: advertised but missing (404/410), or (for a wheel) failing after retries (5xx,
+        stalls, resets), in an encoding refused, or an HTML page in place of metadata."""
         assert file.core_metadata is not None
         url = file.metadata_url
+        try:
+            data = self.transport.again(lambda: self._pep658_once(file, url, spent))
+        except _NoMetadata as exc:
+            reason = exc.reason
+        except (BodyTooLargeError, FetchCancelledError):
+            raise
+        except FetchError as exc:
+            if not file.is_wheel:
+                raise
+            reason = exc.reason
+        else:
+            if data is not None:
+                _verify(url, data, file.core_metadata.hashes)
+            return data
+        if not file.is_wheel:
+            raise FetchError(url, reason)
+        self._warn_once(
+            f"pep658:{host_of(url)}:{reason.partition(' ')[0]}",
+            f"{redact(url)} is advertised but {reason}; "
+            "reading metadata from the wheels of this index instead",
+        )
+        return None
+
+    def _pep658_once(self, file: IndexFile, url: str, spent: Spent) -> bytes | None:
         with self.transport.get(url, Category.METADATA_PEP658, spent=spent) as exchange:
             if exchange.status in (404, 410):
-                self._warn_once(
-                    host_of(url),
-                    f"{redact(url)} is advertised but answers {exchange.status}; "
-                    "reading metadata from the wheels of this index instead",
-                )
-                return None
+                raise _NoMetadata(url, f"answers {exchange.status}")
             if exchange.status != 200:
                 raise HTTPStatusError(url, exchange.status)
-            data = b"".join(exchange.body(self.options.max_metadata))
-        _verify(url, data, file.core_metadata.hashes)
+            content_type = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type in ("text/html", "application/xhtml+xml"):
+                raise _NoMetadata(url, f"answers an HTML page ({content_type})")
+            data = exchange.read(self.options.max_metadata)
+        if data.lstrip()[:1] == b"<":
+            raise _NoMetadata(url, "answers an HTML page, not metadata")
         return data
 
     def _from_wheel(self, file: IndexFile, spent: Spent) -> tuple[bytes, Category, int | None]:
@@ -416,7 +472,7 @@ class Fetcher:
                     url, f"asked {header}, got Content-Range bytes {first}-{last}/{total}"
                 )
             length = last - first + 1
-            data = b"".join(exchange.body(length, raw=True))
+            data = exchange.read(length, raw=True)
             if len(data) != length:
                 raise RangeNotSatisfiedError(
                     url, f"range body has {len(data)} bytes, Content-Range says {length}"
@@ -491,6 +547,10 @@ class Fetcher:
 
 
 # --- body reading ------------------------------------------------------------------------------
+
+
+class _NoMetadata(FetchError):
+    """The ``.metadata`` is not usable; the wheel is read instead."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -306,7 +306,7 @@ class Fetcher:
         except FetchError as exc:
             if not file.is_wheel:
                 raise
-            reason = exc.reason
+            reason = f"failed ({exc.reason})"
         else:
             if data is not None:
                 _verify(url, data, file.core_metadata.hashes)

@@ -1033,7 +1033,7 @@ FAULTS: dict[str, Fault] = _faults(
         args=("--timeout", "0.3"),
         lock_only=True,
         expect=Expect(exit=3, error=(TINY_PAGE, "server too slow")),
-        check=_all(_path_attempts(TINY_PAGE, 1),
+        check=_all(_holds(lambda run: run.installed[0].arrived == 1, "one attempt only"),
                    _holds(lambda run: run.seconds < 2, "no retry after the window")),
     ),
     # -- fallbacks that must be taken (item 12) --

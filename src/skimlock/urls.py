@@ -5,7 +5,9 @@ Sans-I/O. URLs are split the way httpx splits them: the authority runs from ``//
 ``http://me@corp.example:TOKEN@host/`` has the user ``me@corp.example`` and the host ``host``).
 An authority that does not parse (a ``/`` in an unencoded password makes the host and port
 garbage) is hidden up to the last ``@`` of the whole URL: everything between the scheme and
-what may be the host.
+what may be the host. Messages are stricter still: any URL with an ``@`` after its authority is
+shown from after its last ``@`` (``user:123/pass@host`` parses, as host ``user`` and port 123,
+and ``tok/en@host`` as host ``tok``); what is written to files stays as httpx reads it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ __all__ = ["credentials", "origin", "redact", "without_credentials"]
 
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*:)?//")
 #: A host as httpx accepts it (name, IPv4, or bracketed IPv6), then an optional numeric port.
-_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.%a-zA-Z]*\]|[^\s:/?#\[\]@]*)(:\d*)?$")
+_HOSTPORT = re.compile(r"^(\[[0-9A-Fa-f:.%a-zA-Z]+\]|[^\s:/?#\[\]@]+)(:\d*)?$")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -48,9 +50,15 @@ def redact(url: str) -> str:
     """``url`` for messages and logs: ``https://user:secret@host/`` becomes
     ``https://***@host/`` (see the module docstring for how odd URLs are read)."""
     parts = _split(url)
-    if parts is None or not parts[1]:
+    if parts is None:
         return url
-    head, _userinfo, hostport, rest = parts
+    head, userinfo, hostport, rest = parts
+    if not userinfo:
+        if "@" not in rest:
+            return url
+        # ``user:123/secret@host`` or ``tok/en@host``: httpx reads the host as ``user`` or
+        # ``tok``, but a message must not show what was probably a secret either.
+        return f"{head}***@{rest.rpartition('@')[2]}"
     return f"{head}***@{rest}" if hostport == "\0" else f"{head}***@{hostport}{rest}"
 
 

@@ -293,8 +293,8 @@ class Fetcher:
 
     def _pep658(self, file: IndexFile, spent: Spent) -> bytes | None:
         """PEP 658: the served ``.metadata`` (hash verified); None when the wheel must be read
-        instead: advertised but missing (404/410), or (for a wheel) failing after retries (5xx,
-        stalls, resets), in an encoding refused, or an HTML page in place of metadata."""
+        instead: advertised but missing (404/410) or an HTML page in place of metadata, or (for
+        a wheel only) failing after retries (5xx, stalls, resets) or in an encoding refused."""
         assert file.core_metadata is not None
         url = file.metadata_url
         try:
@@ -311,8 +311,6 @@ class Fetcher:
             if data is not None:
                 _verify(url, data, file.core_metadata.hashes)
             return data
-        if not file.is_wheel:
-            raise FetchError(url, reason)
         self._warn_once(
             f"pep658:{host_of(url)}:{reason.partition(' ')[0]}",
             f"{redact(url)} is advertised but {reason}; "

@@ -8,11 +8,13 @@ which must end in a fallback or one clear :class:`~skimlock.errors.SkimlockError
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import logging
 import random
 import socket
+import threading
 import time
 import zipfile
 import zlib
@@ -1057,3 +1059,42 @@ def test_decoded_bytes_count_against_the_cap(
     with pytest.raises(BodyTooLargeError) as info:
         fetch_file(fetcher, server, ALPHA_2)
     assert_one_line(info.value, "over the 65536-byte cap")
+
+
+# -- deadlines below httpx: headers trickled byte by byte ---------------------------------------
+
+
+def test_trickled_headers_hit_the_request_deadline(http_client: httpx.Client) -> None:
+    """A raw socket server sends its status line and headers one byte every 50 ms (no read ever
+    times out); the request deadline bounds the whole exchange, headers included."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(5)
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                    if stop.is_set():
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    fetcher = new_fetcher(http_client, retries=0, request_deadline=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as info:
+            fetcher.page(f"http://127.0.0.1:{port}/simple/", "alpha")
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+    assert time.monotonic() - started < 2.0
+    assert_one_line(info.value, "over the 0.5 s deadline of one request")

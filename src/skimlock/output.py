@@ -38,7 +38,6 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from urllib.parse import urlsplit, urlunsplit
 
 import tomli_w
 from packaging.metadata import InvalidMetadata
@@ -63,6 +62,7 @@ from .errors import (
 )
 from .resolution import Pin, Resolution
 from .simple import IndexFile
+from .urls import without_credentials
 
 __all__ = [
     "PYLOCK_HEADER",
@@ -177,7 +177,7 @@ def _package(
             PackageWheel(
                 name=file.filename,
                 url=_public_url(file.url),
-                size=file.size,
+                size=_size(file, pin),
                 upload_time=_utc(file),
                 hashes=hashes,
             )
@@ -188,7 +188,7 @@ def _package(
         sdist = PackageSdist(
             name=file.filename,
             url=_public_url(file.url),
-            size=file.size,
+            size=_size(file, pin),
             upload_time=_utc(file),
             hashes=hashes,
         )
@@ -201,6 +201,12 @@ def _package(
         sdist=sdist,
         wheels=wheel_entries,
     )
+
+
+def _size(file: IndexFile, pin: Pin) -> int | None:
+    """The index's size, or the size the server showed for the file whose metadata was read
+    (the fetch layer corrects it when the two disagree)."""
+    return pin.metadata_file.size if file.url == pin.metadata_file.url else file.size
 
 
 def _requires_python(pin: Pin) -> SpecifierSet | None:
@@ -316,8 +322,5 @@ def render_pins_table_rows(resolution: Resolution) -> list[tuple[str, str, str]]
 
 
 def _public_url(url: str) -> str:
-    """``url`` without ``user:password@``."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    """``url`` without ``user:password@`` (parsed as the HTTP client parses it)."""
+    return without_credentials(url)

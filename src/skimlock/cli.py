@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+    from .cache import Cache
     from .interpreter import Interpreter
 
     #: rich's Console on a terminal, else :class:`_PlainConsole`.
@@ -634,13 +635,26 @@ def _fetcher(
     block exits. ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement
     files)."""
     trusted = frozenset(args.trusted_host or ()) | frozenset(trusted_hosts)
+    options = FetchOptions(trusted_hosts=trusted, offline=args.offline)
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(make_client(timeout=args.timeout))
         yield stack.enter_context(
-            Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
-                    on_event=on_event)
+            Fetcher(client, stats=stats, options=options, on_event=on_event,
+                    cache=_cache(args))
         )
+
+
+def _cache(args: argparse.Namespace) -> Cache | None:
+    """The on-disk cache of this run, or None with ``--no-cache``."""
+    from .cache import Cache, default_cache_dir
+
+    if args.no_cache:
+        if args.offline:
+            raise InputError("--offline answers from the cache: it cannot go with --no-cache")
+        return None
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    return Cache(root, refresh=args.refresh, refresh_projects=args.refresh_package or ())
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -688,6 +702,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                        help="allow plain HTTP to this host (loopback is always allowed)")
     index.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                        help="seconds per request (a number > 0; default 30)")
+    cache = parser.add_argument_group("cache")
+    cache.add_argument("--cache-dir", metavar="DIR",
+                       help="the cache directory (default: $SKIMLOCK_CACHE_DIR or the user "
+                       "cache directory)")
+    cache.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the cache (a cold run)")
+    cache.add_argument("--offline", action="store_true",
+                       help="no network at all: answer from the cache whatever its age")
+    cache.add_argument("--refresh", action="store_true",
+                       help="revalidate every cached index page (metadata never changes)")
+    cache.add_argument("--refresh-package", action="append", metavar="NAME",
+                       help="revalidate this project's cached index page (repeatable)")
     tgt = parser.add_argument_group("target (default: the running interpreter)")
     tgt.add_argument("--python-version", metavar="X.Y[.Z]",
                      help="target Python version; X.Y means X.Y.0")

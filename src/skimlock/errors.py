@@ -32,6 +32,7 @@ __all__ = [
     "BuildRequiredError",
     "FetchCancelledError",
     "FetchError",
+    "OfflineError",
     "HashMismatchError",
     "HTTPStatusError",
     "IndexPageError",
@@ -164,6 +165,17 @@ class FetchCancelledError(FetchError):
 
     def __init__(self, url: str) -> None:
         super().__init__(url, "interrupted")
+
+
+class OfflineError(FetchError):
+    """``--offline`` and the cache does not hold what the run needs."""
+
+    def __init__(self, url: str, what: str) -> None:
+        super().__init__(
+            url, f"{what} is not in the cache and --offline forbids the network "
+            "(run once without --offline to fill the cache)"
+        )
+        self.what = what
 
 
 class IndexPageError(SkimlockError):

@@ -1,7 +1,8 @@
 """Command-line interface: the only module that uses rich.
 
-Commands: ``metadata`` (one file's core metadata), ``lock`` (write a lock file) and ``resolve``
-(a dry-run install). Progress and messages go to stderr (plain when stderr is not a terminal,
+Commands: ``metadata`` (one file's core metadata), ``lock`` (write a lock file; ``--universal``
+for many environments), ``resolve`` (a dry-run install) and ``check`` (verify a pylock.toml for a
+target). Progress and messages go to stderr (plain when stderr is not a terminal,
 ``NO_COLOR`` honoured by rich); results go to stdout or files. Exit codes: see
 :mod:`skimlock.errors`.
 """
@@ -158,6 +159,8 @@ def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
+    if args.universal or args.environment:
+        return _cmd_lock_universal(args, console)
     resolution, stats, inputs, elapsed = _resolve(args, console)
     if args.format == "requirements":
         text = output.render_requirements(
@@ -216,6 +219,131 @@ def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     _finish(args, console, stats.summary(),
             detail=f"{len(resolution.pins)} packages ({summary}) in {elapsed:.1f} s")
+    return 0
+
+
+def _cmd_lock_universal(args: argparse.Namespace, console: _Console) -> int:
+    from . import universal
+    from .pylock_universal import build_universal_pylock, render_universal_requirements
+
+    if args.abi or args.implementation not in (None, "cp"):
+        raise InputError("--universal locks CPython environments; --abi and --implementation "
+                         "do not apply")
+    inputs = collect_inputs(
+        requirements=args.requirements,
+        requirement_files=[Path(p) for p in args.requirement_file or ()],
+        constraint_files=[Path(p) for p in args.constraint_file or ()],
+        project=Path(args.project) if args.project else None,
+        extras=args.extra or (),
+        groups=args.group or (),
+    )
+    if not inputs.requirements:
+        raise InputError("nothing to resolve: name requirements, -r FILE or --project FILE")
+    environments = universal.environment_set(
+        requires_python=inputs.requires_python,
+        floor=args.python_version,
+        markers=args.environment or (),
+        platforms=args.platform or (),
+    )
+    options = ResolveOptions(
+        indexes=tuple(_indexes(args, inputs)),
+        merge_indexes=args.index_strategy == "merge",
+        pre=args.pre,
+        binary=BinaryPolicy(
+            only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
+            no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
+        ),
+    )
+    stats: Stats = args.run_stats
+    progress = _Progress(stats, environments[0].target)
+    started = time.monotonic()
+
+    def on_pass(environment: universal.Environment) -> None:
+        progress.target = environment.target
+
+    with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
+                  on_event=progress.event) as fetcher:
+        live = (
+            _live(progress, console)
+            if not isinstance(console, _PlainConsole) and args.quiet == 0
+            else contextlib.nullcontext()
+        )
+        with live:
+            result = universal.resolve_universal(
+                inputs, fetcher=fetcher, environments=environments, options=options,
+                on_pass=on_pass, on_pin=progress.pin,
+            )
+            packages = universal.merge(result, inputs)
+    elapsed = time.monotonic() - started
+    if args.format == "requirements":
+        text = render_universal_requirements(
+            packages, environments=environments, allow_missing_hashes=args.allow_missing_hashes
+        )
+    else:
+        lock = build_universal_pylock(
+            packages,
+            environments=environments,
+            requirements=[item.requirement for item in inputs.requirements],
+            requires_python=inputs.requires_python,
+            allow_missing_hashes=args.allow_missing_hashes,
+        )
+        text = output.dumps_pylock(lock)
+    destination = args.output or (
+        "requirements.txt" if args.format == "requirements" else "pylock.toml"
+    )
+    if destination == "-":
+        sys.stdout.write(text)
+    else:
+        output.atomic_write(Path(destination), text)
+    if console.is_terminal:
+        rows = [(p.name, str(p.version), str(p.marker) if p.marker else "") for p in packages]
+        _print_table(f"Locked for {len(environments)} environments",
+                     ("package", "version", "marker"), rows, stderr=True)
+    args.stats_extra = {"environments": result.to_json()}
+    written = "" if destination == "-" else f"wrote {destination}; "
+    projects = len({p.name for p in packages})
+    _finish(args, console, stats.summary(),
+            detail=f"{written}{projects} projects ({len(packages)} entries) for "
+            f"{len(environments)} environments in {elapsed:.1f} s; {result.cost_line()}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace, console: _Console) -> int:
+    from . import check, universal
+
+    path = Path(args.lock_file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    lock = check.load_lock(text, str(path))
+    targets: list[tuple[Target, str]] = []
+    if args.all_environments:
+        labels = check.recorded_environments(lock)
+        if not labels:
+            raise InputError(f"{path} records no environments ([tool.skimlock] environments); "
+                             "name a target with --python-version and --platform instead")
+        for label in labels:
+            environment = universal.environment_from_label(label)
+            targets.append((environment.target, environment.describe()))
+    elif args.python_version and len(args.platform or ()) == 1 and not args.abi and \
+            args.implementation in (None, "cp"):
+        probe = Target.from_options(python_version=args.python_version, platforms=["win_amd64"])
+        target = universal.target_for(probe.python_version[:2], args.platform[0])
+        targets.append((target, target.describe()))
+    else:
+        target = _target(args)
+        targets.append((target, target.describe()))
+    stats: Stats = args.run_stats
+    lines = []
+    with _fetcher(args, stats) as fetcher:
+        for target, where in targets:
+            checked = check.check_lock(lock, target, fetcher=fetcher, describe=where)
+            note = f" ({len(checked.from_sdist)} from sdist)" if checked.from_sdist else ""
+            lines.append(f"ok: {where}: {len(checked.selected)} packages{note}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    _finish(args, console, stats.summary(),
+            detail=f"{path} holds for {len(targets)} environment(s)")
     return 0
 
 
@@ -361,7 +489,9 @@ def _finish(
 ) -> None:
     """The bandwidth line on stderr (after every run, failed or not) and ``--stats``."""
     if args.stats:
-        text = json.dumps(summary.to_json(), indent=2) + "\n"
+        document = summary.to_json()
+        document.update(getattr(args, "stats_extra", {}))
+        text = json.dumps(document, indent=2) + "\n"
         if args.stats == "-":
             sys.stdout.write(text)
         else:
@@ -491,8 +621,21 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--format", choices=["pylock", "requirements"], default="pylock")
     lock.add_argument("--allow-missing-hashes", action="store_true",
                       help="lock files the index gives no hash for, without a hash")
+    _add_universal(lock)
     _add_common(lock)
     lock.set_defaults(func=_cmd_lock)
+
+    check = sub.add_parser(
+        "check", help="verify a pylock.toml for a target without downloading wheels",
+        description="Check that a pylock.toml installs a consistent set for a target: what "
+        "the lock selects there, that a wheel suits it, and that every requirement in the "
+        "selected packages' metadata (read without downloading wheels) is satisfied.",
+    )
+    check.add_argument("lock_file", metavar="LOCK", help="the pylock.toml to check")
+    check.add_argument("--all", dest="all_environments", action="store_true",
+                       help="check every environment a skimlock universal lock records")
+    _add_common(check)
+    check.set_defaults(func=_cmd_check)
 
     res = sub.add_parser(
         "resolve", help="dry-run install: print what would be installed",
@@ -507,6 +650,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(res)
     res.set_defaults(func=_cmd_resolve)
     return parser
+
+
+def _add_universal(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "universal lock",
+        "One lock for many environments: CPython from --python-version (else the project's "
+        "requires-python, else the running Python) to the newest release, on Linux x86_64 and "
+        "aarch64 (manylinux_2_28), macOS arm64 (11.0) and x86_64 (10.13), Windows amd64. "
+        "--platform TAG (repeatable) replaces the platforms.",
+    )
+    group.add_argument("--universal", action="store_true",
+                       help="write one lock valid for every environment of the set")
+    group.add_argument("--environment", action="append", metavar="MARKER",
+                       help="keep the environments where this PEP 508 marker holds (repeatable; "
+                       "implies --universal), e.g. \"sys_platform == 'linux'\"")
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:

@@ -13,6 +13,10 @@ candidate is chosen its dependencies are prefetched (pages, then the metadata of
 candidate) through the fetch layer's futures, so wall time follows the depth of the graph rather
 than the number of projects.
 
+With ``preferred`` (a name -> version mapping), that version is tried first whenever the
+requirements allow it and it has a file for the target: a universal lock threads the pins of one
+environment's pass into the next this way, so versions align across environments.
+
 A requirement pinning one version (``==1.0``, ``===1.0``, also through a constraint) may select a
 yanked release (PEP 592). A dependency that no index has gives no candidates, so the resolver
 backtracks to a version without it; a root requirement for such a project is an error at once.
@@ -202,6 +206,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         pre: bool = False,
         requested: Iterable[NormalizedName] = (),
         prefetch: bool = True,
+        preferred: Mapping[NormalizedName, Version] | None = None,
     ) -> None:
         self.indexes = indexes
         self.fetcher = indexes.fetcher
@@ -215,6 +220,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             name: index for index, name in enumerate(dict.fromkeys(requested))
         }
         self.prefetching = prefetch
+        #: Versions to try first when acceptable (pins of an earlier pass, installed versions).
+        self.preferred: Mapping[NormalizedName, Version] = dict(preferred or {})
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
@@ -285,7 +292,25 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 raise ProjectNotFoundError(name, self.indexes.urls)
             return []  # a dependency nobody has: backtrack, and explain if that fails
 
-        def matches() -> Iterator[ResolverCandidate]:
+        preferred = self.preferred.get(NormalizedName(name))
+
+        def ordered() -> Iterator[Candidate]:
+            first = None
+            if preferred is not None and preferred not in bad and specifier.contains(
+                preferred, prereleases=True
+            ):
+                first = next(
+                    files.candidates(
+                        self.target,
+                        specifier=SpecifierSet(f"=={preferred}") & specifier,
+                        prereleases=True,
+                        binary=self.binary,
+                        pinned=pinned,
+                    ),
+                    None,
+                )
+                if first is not None:
+                    yield first
             for candidate in files.candidates(
                 self.target,
                 specifier=specifier,
@@ -293,6 +318,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 binary=self.binary,
                 pinned=pinned,
             ):
+                if first is None or candidate.version != first.version:
+                    yield candidate
+
+        def matches() -> Iterator[ResolverCandidate]:
+            for candidate in ordered():
                 if candidate.version in bad:
                     continue
                 option = ResolverCandidate(candidate=candidate, extras=extras)
@@ -463,10 +493,14 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         files = done.result()
         if files is None:
             return
+        specifier = self._specifier(req.name, [req])
+        preferred = self.preferred.get(req.name)
+        if preferred is not None and specifier.contains(preferred, prereleases=True):
+            specifier &= SpecifierSet(f"=={preferred}")
         best = next(
             files.candidates(
                 self.target,
-                specifier=self._specifier(req.name, [req]),
+                specifier=specifier,
                 prereleases=True if self.pre else None,
                 binary=self.binary,
                 pinned=self._pinned(req.name, [req]),

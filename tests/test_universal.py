@@ -32,6 +32,7 @@ from packaging.pylock import Pylock
 from index import DistSpec
 from index.graphs import serve_graph
 from index.server import Server
+from index.tree import Mode
 from skimlock.cli import main
 from skimlock.universal import DEFAULT_PLATFORMS, NEWEST_PYTHON, environment_set
 
@@ -371,3 +372,39 @@ def test_platforms_widen_the_set_and_a_missing_wheel_names_the_environment(
     assert "CPython 3.14 on Linux ppc64le (cp314-linux-ppc64le)" in line
     assert "plat" in line
     assert not Path("pylock.toml").exists()
+
+
+# --- cost of wheels whose METADATA comes first -------------------------------------------------
+
+FRONT_DISTS = tuple(
+    DistSpec(name="front", version="1.0", tag=f"py3-none-{tag}", dist_info_first=True,
+             padding_bytes=400_000)
+    for tag in PLATFORM_TAGS
+)
+
+
+def test_a_wheel_with_metadata_first_does_not_make_the_next_ones_whole_downloads(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Without PEP 658, a universal lock reads one wheel per platform by ranges. When the first
+    one has its METADATA at the front (numpy, SQLAlchemy), the tail that reached it is the
+    whole file: it must not be learned as the tail to ask of the next wheels (it was: a
+    universal numpy lock on this machine's PyPI mirror fetched 282 MB instead of ~1 MB)."""
+    import httpx
+
+    from skimlock.fetch import Fetcher
+    from skimlock.simple import IndexFile
+    from skimlock.stats import Stats
+
+    with serve_graph(tmp_path_factory.mktemp("front"), FRONT_DISTS, mode=Mode.NO_METADATA) as srv:
+        assert srv.tree is not None
+        with httpx.Client(trust_env=False, timeout=10.0) as client, \
+                Fetcher(client, stats=Stats()) as fetcher:
+            for tag in PLATFORM_TAGS:
+                name = f"front-1.0-py3-none-{tag}.whl"
+                listed = srv.tree.file(name)
+                fetcher.metadata(IndexFile(filename=name, url=srv.file_url(name),
+                                           hashes={"sha256": listed.sha256}, size=listed.size))
+            spent = fetcher.stats.summary().body_bytes
+    size = srv.tree.file(f"front-1.0-py3-none-{PLATFORM_TAGS[0]}.whl").size
+    assert spent < size, f"{spent} bytes spent on five wheels of {size} bytes each"

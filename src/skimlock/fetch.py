@@ -415,7 +415,7 @@ class Fetcher:
                 )
             locator.feed(more.start, more.data)
         data = locator.metadata()
-        self._learn(project, locator.tail_needed)
+        self._learn(project, locator.tail_needed, first.total)
         self._mark(file.url, ranges=True)
         return data, Category.METADATA_RANGE, first.total
 
@@ -658,7 +658,12 @@ class Fetcher:
             guess = self.options.initial_tail
         return min(guess, size) if size else guess
 
-    def _learn(self, project: str, tail: int) -> None:
+    def _learn(self, project: str, tail: int, size: int) -> None:
+        if tail > max(64 * KiB, size // 2):
+            # METADATA near the start (numpy, SQLAlchemy): the tail that covered it is most of
+            # the file, and learning it would make every later wheel of the project a whole
+            # download (a universal lock reads one wheel per platform).
+            return
         with self._lock:
             self._learned_tail[project] = max(tail, self._learned_tail.get(project, 0))
 

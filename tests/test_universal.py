@@ -5,11 +5,12 @@ The graph (built once per module), and what a universal lock should make of it:
 ==========  =======  ==============================================================================
 project     version  files / what it is for
 ==========  =======  ==============================================================================
-app         1.0      needs plat, dropped, ``winonly; sys_platform == "win32"`` and
+app         1.0      needs plat, dropped, aligned, ``winonly; sys_platform == "win32"`` and
                      ``compat; python_version < "3.12"`` (marker-dependent dependencies)
 plat        1.0      one wheel per platform (+ a manylinux_2_34 one the floor cannot use); the
                      Windows wheel's METADATA alone also requires ``winhelper``
-dropped     1.0/2.0  2.0 dropped Python 3.11 (Requires-Python >=3.12): aligned on 1.0 from 3.11
+dropped     1.0/2.0  2.0 dropped Python 3.11 (Requires-Python >=3.12): 1.0 for 3.11 only, as uv
+aligned     1.0/2.0  2.0 has a Windows wheel only: Windows stays on 1.0 with the others
 compiled    1.0/2.0  1.0 has a cp311-only wheel, 2.0 cp312-abi3 wheels: two versions, disjoint
 sdplat      1.0      wheels for Linux and macOS, only an sdist (PEP 658 metadata) for Windows
 winlib      1.0      a Windows-only wheel (like pywin32)
@@ -54,7 +55,7 @@ def _w(name: str, version: str, *deps: str, tag: str = "py3-none-any",
 
 
 UNIVERSAL_DISTS: tuple[DistSpec, ...] = (
-    _w("app", "1.0", "plat", "dropped", 'winonly; sys_platform == "win32"',
+    _w("app", "1.0", "plat", "dropped", "aligned", 'winonly; sys_platform == "win32"',
        'compat; python_version < "3.12"'),
     *(_w("plat", "1.0", *(("winhelper",) if tag == "win_amd64" else ()), tag=f"py3-none-{tag}")
       for tag in PLATFORM_TAGS),
@@ -62,6 +63,8 @@ UNIVERSAL_DISTS: tuple[DistSpec, ...] = (
     _w("winhelper", "1.0"),
     _w("winonly", "1.0"),
     _w("compat", "1.0"),
+    _w("aligned", "1.0"),
+    _w("aligned", "2.0", tag="py3-none-win_amd64"),
     _w("dropped", "1.0", requires_python=">=3.10"),
     _w("dropped", "2.0", requires_python=">=3.12"),
     _w("compiled", "1.0", tag="cp311-none-any"),
@@ -127,7 +130,9 @@ def test_universal_lock_entries_and_markers(universal_lock: Path) -> None:
         ("compat", "1.0"): 'python_version < "3.12"',
         ("compiled", "1.0"): 'python_version < "3.12"',
         ("compiled", "2.0"): 'python_version >= "3.12"',
-        ("dropped", "1.0"): None,  # aligned: 1.0 suits every Python from 3.11
+        ("aligned", "1.0"): None,  # the pins of earlier passes are preferred
+        ("dropped", "1.0"): 'python_version < "3.12"',  # 2.0 needs 3.12: newer Pythons get it
+        ("dropped", "2.0"): 'python_version >= "3.12"',
         ("plat", "1.0"): None,
         ("sdplat", "1.0"): None,
         ("winhelper", "1.0"): 'sys_platform == "win32"',  # from the Windows wheel's METADATA
@@ -163,13 +168,14 @@ def test_universal_lock_selects_one_entry_per_name_everywhere(universal_lock: Pa
             taken = dict(matching)
             assert len(taken) == len(matching), (python, tag, matching)  # one entry per name
             windows = tag == "win_amd64"
-            expected = {"app", "plat", "dropped", "compiled", "sdplat"}
+            expected = {"app", "plat", "dropped", "compiled", "sdplat", "aligned"}
             if windows:
                 expected |= {"winlib", "winonly", "winhelper"}
             if python == "3.11":
                 expected |= {"compat"}
             assert set(taken) == expected, (python, tag)
             assert taken["compiled"] == ("1.0" if python == "3.11" else "2.0")
+            assert taken["dropped"] == ("1.0" if python == "3.11" else "2.0")
 
 
 @pytest.mark.parametrize("python", PYTHONS)
@@ -177,7 +183,7 @@ def test_check_passes_for_every_environment(
     universal_lock: Path, python: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for tag in ("manylinux_2_28_x86_64", "manylinux_2_28_aarch64", "macosx_11_0_arm64",
-                "macosx_10_13_x86_64", "win_amd64"):
+                "macosx_10_15_x86_64", "win_amd64"):
         code = main(["check", str(universal_lock), "--python-version", python,
                      "--platform", tag])
         out, err = capsys.readouterr()

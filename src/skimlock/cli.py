@@ -657,7 +657,7 @@ def _add_universal(parser: argparse.ArgumentParser) -> None:
         "universal lock",
         "One lock for many environments: CPython from --python-version (else the project's "
         "requires-python, else the running Python) to the newest release, on Linux x86_64 and "
-        "aarch64 (manylinux_2_28), macOS arm64 (11.0) and x86_64 (10.13), Windows amd64. "
+        "aarch64 (manylinux_2_28), macOS arm64 (11.0) and x86_64 (10.15), Windows amd64. "
         "--platform TAG (repeatable) replaces the platforms.",
     )
     group.add_argument("--universal", action="store_true",

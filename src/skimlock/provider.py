@@ -309,6 +309,9 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                     ),
                     None,
                 )
+                file = first.metadata_file if first is not None else None
+                if file is not None and not file.is_wheel and file.core_metadata is None:
+                    first = None  # only an sdist whose metadata needs a build: not worth it
                 if first is not None:
                     yield first
             for candidate in files.candidates(

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from dep_logic.markers import AnyMarker, BaseMarker, EmptyMarker, from_pkg_marker, parse_marker
 from packaging.markers import Marker
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -136,9 +136,10 @@ def _windows(name: str, tag: str, machine: str) -> Platform:
 
 #: Every platform skimlock knows by name (``--platform linux-ppc64le`` adds one to a set).
 #: Linux: glibc 2.28 (manylinux_2_28: RHEL 8, Debian 10, Ubuntu 18.10 and later) is the floor;
-#: macOS: 11.0 on arm64 (its first release), 10.13 on x86_64 (what numpy and most binary
-#: projects still target). musllinux is left out: its marker values equal manylinux's, so a
-#: lock could not tell the two apart (name it with ``--platform`` in a lock of its own).
+#: macOS: 11.0 on arm64 (its first release), 10.15 on x86_64 (what numpy targets for CPython
+#: 3.14 and later; older Pythons' 10.9/10.13 wheels suit it too). musllinux is left out: its
+#: marker values equal manylinux's, so a lock could not tell the two apart (name it with
+#: ``--platform`` in a lock of its own).
 PLATFORMS: tuple[Platform, ...] = (
     _linux("x86_64"),
     _linux("aarch64"),
@@ -147,7 +148,7 @@ PLATFORMS: tuple[Platform, ...] = (
         sys_platform="darwin", platform_machine="arm64", platform_system="Darwin", os_name="posix",
     ),
     Platform(
-        name="macos-x86_64", tag="macosx_10_13_x86_64", wide="macosx_26_0_x86_64",
+        name="macos-x86_64", tag="macosx_10_15_x86_64", wide="macosx_26_0_x86_64",
         sys_platform="darwin", platform_machine="x86_64", platform_system="Darwin",
         os_name="posix",
     ),
@@ -436,6 +437,8 @@ def resolve_universal(
 
     indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
     preferred: dict[NormalizedName, Version] = {}
+    #: The Python of the pass each preference comes from.
+    pinned_by: dict[NormalizedName, tuple[int, int]] = {}
     resolutions: list[Resolution] = []
     costs: list[EnvironmentCost] = []
     for env in environments:
@@ -446,7 +449,8 @@ def resolve_universal(
         try:
             resolution = resolve(
                 inputs, fetcher=fetcher, target=env.target, options=options, on_pin=on_pin,
-                preferred=preferred, indexes=indexes,
+                preferred=_preferences(preferred, pinned_by, env, indexes, options),
+                indexes=indexes,
             )
         except ResolutionError as exc:
             raise UniversalResolutionError(env.describe(), env.label, str(exc)) from None
@@ -463,7 +467,9 @@ def resolve_universal(
             seconds=round(time.monotonic() - started, 4),
         ))
         resolutions.append(resolution)
-        preferred.update({pin.name: pin.version for pin in resolution.pins})
+        for pin in resolution.pins:
+            preferred[pin.name] = pin.version
+            pinned_by[pin.name] = env.python
     return UniversalResolution(
         environments=tuple(environments),
         resolutions=tuple(resolutions),
@@ -471,6 +477,57 @@ def resolve_universal(
         indexes=indexes,
         options=options,
     )
+
+
+def _preferences(
+    preferred: Mapping[NormalizedName, Version],
+    pinned_by: Mapping[NormalizedName, tuple[int, int]],
+    env: Environment,
+    indexes: Indexes,
+    options: ResolveOptions,
+) -> dict[NormalizedName, Version]:
+    """The earlier pins this pass should prefer.
+
+    A pin made for an older Python is not preferred when the newest version usable here
+    requires a newer Python than that one: the pin was older *because of* its Python, and the
+    newer Pythons get the newer version (as uv forks a universal resolution on
+    Requires-Python). Every other pin is preferred, so versions align across platforms and
+    wherever the choice was free.
+    """
+    kept = {}
+    for name, version in preferred.items():
+        python = pinned_by[name]
+        if python != env.python and _newer_needs_newer_python(
+            name, version, python, env, indexes=indexes, options=options
+        ):
+            continue
+        kept[name] = version
+    return kept
+
+
+def _newer_needs_newer_python(
+    name: NormalizedName, version: Version, python: tuple[int, int], env: Environment, *,
+    indexes: Indexes, options: ResolveOptions,
+) -> bool:
+    future = indexes.submit(name)
+    if not future.done() or future.exception() is not None:
+        return False
+    files = future.result()
+    if files is None:
+        return False
+    newest = next(files.candidates(env.target, prereleases=True if options.pre else None,
+                                   binary=options.binary), None)
+    if newest is None or newest.version <= version:
+        return False
+    texts = {f.requires_python for f in newest.files if f.requires_python}
+    older = Version(f"{python[0]}.{python[1]}.0")
+    for text in texts:
+        try:
+            if not SpecifierSet(text).contains(older, prereleases=True):
+                return True
+        except InvalidSpecifier:
+            continue
+    return False
 
 
 def _snapshot(fetcher: Fetcher) -> tuple[int, int, int, int]:

@@ -363,6 +363,18 @@ def test_pip_installs_the_universal_lock_here(
     assert versions["compiled"] == ("1.0" if here == "3.11" else "2.0")
     assert versions["plat"] == versions["sdplat"] == versions["app"] == "1.0"
     assert "winlib" not in versions
+    # The requirements format: pip in hash-checking mode, markers evaluated here.
+    assert main(["lock", "--universal", "-i", server.simple_url, "--python-version", "3.11",
+                 *REQUIREMENTS, "--format", "requirements", "-o",
+                 str(tmp_path / "requirements.txt")]) == 0
+    target = tmp_path / "target"
+    hashed = _run(str(python), *PIP, "install", "--require-hashes", "--target", str(target),
+                  "-i", server.simple_url, "-r", str(tmp_path / "requirements.txt"))
+    assert hashed.returncode == 0, hashed.stdout + hashed.stderr
+    assert sorted(p.name for p in target.glob("*.dist-info")) == sorted(
+        f"{name}-{version}.dist-info" for name, version in versions.items()
+        if name not in ("pip", "setuptools")
+    )
 
 
 def test_platforms_widen_the_set_and_a_missing_wheel_names_the_environment(

@@ -14,6 +14,7 @@ aligned     1.0/2.0  2.0 has a Windows wheel only: Windows stays on 1.0 with the
 compiled    1.0/2.0  1.0 has a cp311-only wheel, 2.0 cp312-abi3 wheels: two versions, disjoint
 sdplat      1.0      wheels for Linux and macOS, only an sdist (PEP 658 metadata) for Windows
 winlib      1.0      a Windows-only wheel (like pywin32)
+ext         1.0      extra ``speed`` adds ``speedup`` except on Windows
 ==========  =======  ==============================================================================
 """
 
@@ -72,6 +73,9 @@ UNIVERSAL_DISTS: tuple[DistSpec, ...] = (
     *(_w("sdplat", "1.0", tag=f"py3-none-{tag}") for tag in PLATFORM_TAGS[:4]),
     _w("sdplat", "1.0", kind="sdist"),
     _w("winlib", "1.0", tag="py3-none-win_amd64"),
+    DistSpec(name="ext", version="1.0", provides_extra=("speed",),
+             requires_dist=('speedup; extra == "speed" and sys_platform != "win32"',)),
+    _w("speedup", "1.0"),
 )
 
 REQUIREMENTS = ("app", "compiled", "sdplat", 'winlib; sys_platform == "win32"')
@@ -426,3 +430,42 @@ def test_a_wheel_with_metadata_first_does_not_make_the_next_ones_whole_downloads
             spent = fetcher.stats.summary().body_bytes
     size = srv.tree.file(f"front-1.0-py3-none-{PLATFORM_TAGS[0]}.whl").size
     assert spent < size, f"{spent} bytes spent on five wheels of {size} bytes each"
+
+
+def test_extras_give_markers_and_check_follows_them(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lock", "--universal", "-i", server.simple_url, "--python-version", "3.14",
+                 "ext[speed]"]) == 0
+    entries = _entries(Path("pylock.toml"))
+    assert {k: e.get("marker") for k, e in entries.items()} == {
+        ("ext", "1.0"): None, ("speedup", "1.0"): 'sys_platform != "win32"',
+    }
+    assert main(["check", "pylock.toml", "--all"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2 * len(DEFAULT_PLATFORMS)
+    # Without speedup the extra is not satisfied where it applies (check reads the extras of
+    # the requirements the lock records).
+    data = tomllib.loads(Path("pylock.toml").read_text())
+    data["packages"] = [p for p in data["packages"] if p["name"] != "speedup"]
+    import tomli_w
+
+    Path("pylock.toml").write_text(tomli_w.dumps(data))
+    assert main(["check", "pylock.toml", "--python-version", "3.14",
+                 "--platform", "win_amd64"]) == 0
+    assert main(["check", "pylock.toml", "--python-version", "3.14",
+                 "--platform", "macosx_11_0_arm64"]) == 1
+    assert "speedup" in capsys.readouterr().err
+
+
+def test_check_a_lock_without_skimlock_records(
+    universal_lock: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another tool's lock: no [tool.skimlock]; the closure starts from every selected package."""
+    data = tomllib.loads(universal_lock.read_text())
+    del data["tool"]
+    import tomli_w
+
+    Path("other.toml").write_text(tomli_w.dumps(data))
+    assert main(["check", "other.toml", "--python-version", "3.12", "--platform", "win_amd64"]) == 0
+    assert main(["check", "other.toml", "--all"]) == 2
+    assert "records no environments" in capsys.readouterr().err

@@ -467,13 +467,9 @@ def resolve_universal(
             seconds=round(time.monotonic() - started, 4),
         ))
         resolutions.append(resolution)
-        fresh = [pin for pin in resolution.pins if preferred.get(pin.name) != pin.version]
         for pin in resolution.pins:
             preferred[pin.name] = pin.version
             pinned_by[pin.name] = env.python
-        if options.prefetch:
-            later = environments[len(resolutions):]
-            _prefetch(fresh, later, indexes=indexes, fetcher=fetcher, options=options)
     return UniversalResolution(
         environments=tuple(environments),
         resolutions=tuple(resolutions),
@@ -481,29 +477,6 @@ def resolve_universal(
         indexes=indexes,
         options=options,
     )
-
-
-def _prefetch(
-    pins: Sequence[Pin], environments: Sequence[Environment], *, indexes: Indexes,
-    fetcher: Fetcher, options: ResolveOptions,
-) -> None:
-    """Start reading, for every later environment, the METADATA of the wheel it would use for
-    each new pin (the version it will prefer), so later passes wait on no network in turn."""
-    for pin in pins:
-        future = indexes.submit(pin.name)
-        if not future.done() or future.exception() is not None:
-            continue
-        files = future.result()
-        if files is None:
-            continue
-        for env in environments:
-            candidate = next(files.candidates(
-                env.target, specifier=SpecifierSet(f"=={pin.version}"), prereleases=True,
-                binary=options.binary,
-            ), None)
-            file = candidate.metadata_file if candidate is not None else None
-            if file is not None and (file.is_wheel or file.core_metadata is not None):
-                fetcher.submit_metadata(file)
 
 
 def _preferences(

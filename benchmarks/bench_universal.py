@@ -106,7 +106,7 @@ def _universal(requirements: list[str]) -> dict[str, Any]:
                 by_version.setdefault(key, set()).add(_deps(meta))
         verify_seconds = round(time.monotonic() - verify_started, 2)
     after = stats.summary()
-    costs = result.to_json()
+    costs = result.to_json(lock_summary)
     return {
         "environments": len(environments),
         "entries": len(packages),

@@ -299,12 +299,13 @@ def _cmd_lock_universal(args: argparse.Namespace, console: _Console) -> int:
         rows = [(p.name, str(p.version), str(p.marker) if p.marker else "") for p in packages]
         _print_table(f"Locked for {len(environments)} environments",
                      ("package", "version", "marker"), rows, stderr=True)
-    args.stats_extra = {"environments": result.to_json()}
+    summary = stats.summary()
+    args.stats_extra = {"environments": result.to_json(summary)}
     written = "" if destination == "-" else f"wrote {destination}; "
     projects = len({p.name for p in packages})
-    _finish(args, console, stats.summary(),
+    _finish(args, console, summary,
             detail=f"{written}{projects} projects ({len(packages)} entries) for "
-            f"{len(environments)} environments in {elapsed:.1f} s; {result.cost_line()}")
+            f"{len(environments)} environments in {elapsed:.1f} s; {result.cost_line(summary)}")
     return 0
 
 

@@ -56,7 +56,7 @@ from .provider import Indexes
 from .resolution import Pin, Resolution
 from .resolve import ResolveOptions, resolve
 from .simple import IndexFile
-from .stats import Category, human_bytes
+from .stats import Category, Summary, human_bytes
 from .target import Target
 
 __all__ = [
@@ -390,32 +390,49 @@ class UniversalResolution:
     indexes: Indexes
     options: ResolveOptions
 
-    def cost_line(self) -> str:
-        """What the first environment cost, and what the others added."""
-        first, rest = self.costs[:1], self.costs[1:]
+    def cost_line(self, summary: Summary) -> str:
+        """What the first environment cost, and what the others added, given the run's final
+        ``summary`` (taken once the fetcher is closed, so nothing is still in flight)."""
+        first = self.costs[0]
         return (
-            f"the first environment took {human_bytes(sum(c.body_bytes for c in first))} in "
-            f"{sum(c.requests for c in first)} requests, the other {len(rest)} "
-            f"{human_bytes(sum(c.body_bytes for c in rest))} in "
-            f"{sum(c.requests for c in rest)} requests"
+            f"the first environment took {human_bytes(first.body_bytes)} in {first.requests} "
+            f"requests, the other {len(self.costs) - 1} "
+            f"{human_bytes(summary.body_bytes - first.body_bytes)} in "
+            f"{summary.requests - first.requests} requests"
         )
 
-    def to_json(self) -> dict[str, object]:
-        """The ``environments`` section of ``--stats``."""
-        first, rest = self.costs[:1], self.costs[1:]
+    def to_json(self, summary: Summary) -> dict[str, object]:
+        """The ``environments`` section of ``--stats``.
 
-        def total(costs: Sequence[EnvironmentCost]) -> dict[str, int]:
-            return {
-                "requests": sum(c.requests for c in costs),
-                "body_bytes": sum(c.body_bytes for c in costs),
-                "metadata_requests": sum(c.metadata_requests for c in costs),
-                "page_requests": sum(c.page_requests for c in costs),
-            }
-
+        ``first`` is the first pass; ``others`` is everything else the run fetched (the other
+        passes, and prefetches still in flight when a pass ended, which ``passes`` counts to
+        the next pass or, after the last one, to ``unattributed``).
+        """
+        first = self.costs[0]
+        pages = summary.by_category[Category.INDEX_PAGE]
+        passes = {
+            "requests": sum(c.requests for c in self.costs),
+            "body_bytes": sum(c.body_bytes for c in self.costs),
+        }
         return {
             "count": len(self.environments),
-            "first": total(first),
-            "others": total(rest),
+            "first": {
+                "requests": first.requests,
+                "body_bytes": first.body_bytes,
+                "page_requests": first.page_requests,
+                "metadata_requests": first.metadata_requests,
+            },
+            "others": {
+                "requests": summary.requests - first.requests,
+                "body_bytes": summary.body_bytes - first.body_bytes,
+                "page_requests": pages.requests - first.page_requests,
+                "metadata_requests": (summary.requests - pages.requests)
+                - first.metadata_requests,
+            },
+            "unattributed": {
+                "requests": summary.requests - passes["requests"],
+                "body_bytes": summary.body_bytes - passes["body_bytes"],
+            },
             "passes": [dataclasses.asdict(c) for c in self.costs],
         }
 

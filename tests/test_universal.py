@@ -275,6 +275,25 @@ def test_unsatisfiable_environment_is_one_line_naming_it(
     assert not Path("pylock.toml").exists()
 
 
+def test_skip_unsatisfiable_narrows_the_lock_with_a_warning(
+    server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["lock", "--universal", "--skip-unsatisfiable", "-i", server.simple_url,
+                 "--python-version", "3.14", "winlib"]) == 0
+    _, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if "leaving" in line]
+    assert len(warnings) == 2 * (len(DEFAULT_PLATFORMS) - 1)
+    assert "cp314-macos-arm64" in err
+    data = tomllib.loads(Path("pylock.toml").read_text())
+    assert data["tool"]["skimlock"]["environments"] == ["cp314-windows-amd64",
+                                                         "cp315-windows-amd64"]
+    assert [m for m in data["environments"] if "win32" not in m] == []
+    assert main(["check", "pylock.toml", "--all"]) == 0
+    assert main(["check", "pylock.toml", "--python-version", "3.14",
+                 "--platform", "macosx_11_0_arm64"]) == 1
+    assert "does not satisfy any of the environments" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("marker", "says"),
     [

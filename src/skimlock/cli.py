@@ -272,7 +272,9 @@ def _cmd_lock_universal(args: argparse.Namespace, console: _Console) -> int:
             result = universal.resolve_universal(
                 inputs, fetcher=fetcher, environments=environments, options=options,
                 on_pass=on_pass, on_pin=progress.pin,
+                skip_unsatisfiable=args.skip_unsatisfiable,
             )
+            environments = result.environments
             packages = universal.merge(result, inputs)
     elapsed = time.monotonic() - started
     if args.format == "requirements":
@@ -666,6 +668,9 @@ def _add_universal(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--environment", action="append", metavar="MARKER",
                        help="keep the environments where this PEP 508 marker holds (repeatable; "
                        "implies --universal), e.g. \"sys_platform == 'linux'\"")
+    group.add_argument("--skip-unsatisfiable", action="store_true",
+                       help="leave environments that cannot be satisfied out of the lock, with "
+                       "a warning (default: stop with an error naming the first)")
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:

@@ -383,7 +383,10 @@ class EnvironmentCost:
 class UniversalResolution:
     """One resolution per environment, in pass order."""
 
+    #: The environments the lock covers (those that could be satisfied).
     environments: tuple[Environment, ...]
+    #: Environments left out because they cannot be satisfied (``--skip-unsatisfiable``).
+    skipped: tuple[Environment, ...]
     resolutions: tuple[Resolution, ...]
     costs: tuple[EnvironmentCost, ...]
     #: The indexes the passes shared (parsed pages, to list every environment's wheels).
@@ -445,10 +448,13 @@ def resolve_universal(
     options: ResolveOptions,
     on_pass: Callable[[Environment], None] | None = None,
     on_pin: Callable[[str], None] | None = None,
+    skip_unsatisfiable: bool = False,
 ) -> UniversalResolution:
     """Resolve ``inputs`` once per environment, threading pins forward as preferences.
 
-    Raises :class:`UniversalResolutionError` naming the environment that cannot be satisfied.
+    Raises :class:`UniversalResolutionError` naming the environment that cannot be satisfied,
+    unless ``skip_unsatisfiable``: then that environment is left out of the lock with a warning
+    (and :class:`ResolutionError` when none is left).
     """
     import time
 
@@ -458,6 +464,7 @@ def resolve_universal(
     pinned_by: dict[NormalizedName, tuple[int, int]] = {}
     resolutions: list[Resolution] = []
     costs: list[EnvironmentCost] = []
+    skipped: list[Environment] = []
     for env in environments:
         if on_pass is not None:
             on_pass(env)
@@ -470,7 +477,13 @@ def resolve_universal(
                 indexes=indexes,
             )
         except ResolutionError as exc:
-            raise UniversalResolutionError(env.describe(), env.label, str(exc)) from None
+            error = UniversalResolutionError(env.describe(), env.label, str(exc))
+            if not skip_unsatisfiable:
+                raise error from None
+            logger.warning("leaving %s out of the lock: %s", env.label, error.reason
+                           .strip().replace("\n", "; "))
+            skipped.append(env)
+            continue
         after = _snapshot(fetcher)
         costs.append(EnvironmentCost(
             environment=env.label,
@@ -487,8 +500,11 @@ def resolve_universal(
         for pin in resolution.pins:
             preferred[pin.name] = pin.version
             pinned_by[pin.name] = env.python
+    if not resolutions:
+        raise ResolutionError("no environment of the set can be satisfied")
     return UniversalResolution(
-        environments=tuple(environments),
+        environments=tuple(e for e in environments if e.label not in {s.label for s in skipped}),
+        skipped=tuple(skipped),
         resolutions=tuple(resolutions),
         costs=tuple(costs),
         indexes=indexes,

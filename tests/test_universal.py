@@ -36,6 +36,7 @@ from index.graphs import serve_graph
 from index.server import Server
 from index.tree import Mode
 from skimlock.cli import main
+from skimlock.errors import InputError
 from skimlock.universal import DEFAULT_PLATFORMS, NEWEST_PYTHON, environment_set
 
 if sys.version_info >= (3, 11):
@@ -300,6 +301,7 @@ def test_skip_unsatisfiable_narrows_the_lock_with_a_warning(
         ("sys_platform == 'linux' and sys_platform == 'win32'", "contradictory"),
         ("sys_platform == 'emscripten'", "matches none"),
         ("python_version >", "not a valid marker"),
+        ("python_version ~= '3'", "cannot be evaluated"),
     ],
 )
 def test_bad_environment_markers(
@@ -343,6 +345,11 @@ def test_check_reports_an_unsatisfied_requirement(
     assert main(["check", str(broken), "--python-version", "3.13", "--platform", "win_amd64"]) == 1
     _, err = capsys.readouterr()
     assert "winhelper (required by plat 1.0) is not in the lock" in err
+
+
+def test_a_floor_above_the_newest_python_is_explained() -> None:
+    with pytest.raises(InputError, match="the environment set is empty"):
+        environment_set(floor=f"3.{NEWEST_PYTHON[1] + 1}")
 
 
 def test_environment_set_defaults() -> None:

@@ -19,7 +19,7 @@ The first problem found ends the check with :class:`~skimlock.errors.LockCheckEr
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -216,7 +216,3 @@ def _closure(
                               frozenset(canonicalize_name(e) for e in child.extras), child,
                               parent))
 
-
-def selected_names(results: Sequence[CheckResult]) -> set[str]:
-    """Every name selected in any of ``results`` (for summaries)."""
-    return {name for result in results for name, _, _ in result.selected}

@@ -40,11 +40,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from dep_logic.markers import AnyMarker, BaseMarker, EmptyMarker, from_pkg_marker, parse_marker
-from packaging.markers import Marker
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
@@ -286,13 +288,11 @@ def environment_set(
     :class:`InputError` for an invalid or contradictory marker, one that matches no
     environment, or an empty set.
     """
-    import sys
-
     parsed: list[tuple[str, Marker]] = []
     for text in markers:
         try:
             marker = Marker(text)
-        except Exception as exc:
+        except InvalidMarker as exc:
             reason = str(exc).splitlines()[0] if str(exc) else "cannot be parsed"
             raise InputError(f"--environment {text!r} is not a valid marker: {reason}") from None
         try:
@@ -333,7 +333,8 @@ def environment_set(
                 )
         candidates = [e for e in candidates if any(_evaluate(m, e) for _, m in parsed)]
     if not candidates:
-        raise InputError("the environment set is empty")
+        raise InputError(f"no CPython from {_dotted(lowest)} to {_dotted(NEWEST_PYTHON)} (the "
+                         "newest release skimlock knows) is allowed: the environment set is empty")
     seen: dict[str, Environment] = {}
     for env in candidates:
         other = seen.setdefault(env.marker(), env)
@@ -346,7 +347,10 @@ def environment_set(
 
 
 def _evaluate(marker: Marker, env: Environment) -> bool:
-    return marker.evaluate(env.marker_values())
+    try:
+        return marker.evaluate(env.marker_values())
+    except UndefinedComparison as exc:
+        raise InputError(f"--environment {str(marker)!r} cannot be evaluated: {exc}") from None
 
 
 def _minors(lowest: tuple[int, int]) -> list[tuple[int, int]]:
@@ -456,8 +460,6 @@ def resolve_universal(
     unless ``skip_unsatisfiable``: then that environment is left out of the lock with a warning
     (and :class:`ResolutionError` when none is left).
     """
-    import time
-
     indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
     preferred: dict[NormalizedName, Version] = {}
     #: The Python of the pass each preference comes from.

@@ -14,8 +14,10 @@ For each requirement set (issue 13's "done when" set, plus sets of ``peers/sets.
    lock lists is read (what checking the assumption would cost beyond the lock), and the
    Requires-Dist / Requires-Python of the wheels of each version are compared: how many versions
    have wheels that disagree.
-4. ``uv``: with ``--uv PATH``, the wall time of ``uv pip compile --universal`` (cold cache in a
-   temporary directory, ``UV_NO_CONFIG=1``, explicit PyPI index).
+4. ``wire``: with ``--uv PATH``, ``skimlock lock --universal`` and ``uv pip compile --universal``
+   (cold cache in a temporary directory, ``UV_NO_CONFIG=1``, explicit PyPI index, the running
+   Python as the floor) each run as a subprocess through the byte-counting CONNECT proxy of
+   ``peers/proxy.py``: bytes received on the wire (TLS included), tunnels, wall time.
 
 Writes ``benchmarks/results/universal.json`` and ``benchmarks/results/universal.md``.
 """
@@ -37,9 +39,11 @@ import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from packaging.utils import canonicalize_name  # noqa: E402
 
+from peers.proxy import CountingProxy  # noqa: E402
 from skimlock import universal  # noqa: E402
 from skimlock.fetch import Fetcher, make_client  # noqa: E402
 from skimlock.inputs import collect_inputs  # noqa: E402
@@ -139,34 +143,58 @@ def _deps(meta: Any) -> tuple[str, str]:
     return ("|".join(requires), str(meta.requires_python or ""))
 
 
-def _uv(uv: str, requirements: list[str]) -> dict[str, Any]:
+def _wire(uv: str, requirements: list[str], proxy: CountingProxy) -> dict[str, Any]:
+    """Both tools as subprocesses through the counting proxy."""
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "requirements.in"
         path.write_text("\n".join(requirements) + "\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
-        env |= {"UV_NO_CONFIG": "1", "UV_CACHE_DIR": str(Path(tmp) / "cache")}
-        started = time.monotonic()
-        done = subprocess.run(
-            [uv, "pip", "compile", "--universal", "--python-version",
-             f"{sys.version_info.major}.{sys.version_info.minor}", "--index-url", PYPI,
-             "--no-header", "--no-annotate", str(path)],
-            env=env, capture_output=True, text=True, check=False, timeout=600,
-        )
-        seconds = round(time.monotonic() - started, 2)
-    lines = [line for line in done.stdout.splitlines() if line and not line.startswith("#")]
-    return {"ok": done.returncode == 0, "entries": len(lines), "seconds": seconds}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("UV_", "PIP_", "SKIMLOCK_")) and "proxy" not in k.lower()}
+        env |= {"UV_NO_CONFIG": "1", "UV_CACHE_DIR": str(Path(tmp) / "cache"),
+                "HTTPS_PROXY": proxy.url, "PYTHONPATH": str(ROOT / "src")}
+        commands = {
+            "skimlock": [sys.executable, "-m", "skimlock", "lock", "--universal", "-q",
+                         "--python-version", python, "-i", PYPI, "-r", str(path),
+                         "-o", str(Path(tmp) / "pylock.toml")],
+            "uv": [uv, "pip", "compile", "--universal", "--python-version", python,
+                   "--index-url", PYPI, "--no-header", "--no-annotate", str(path),
+                   "-o", str(Path(tmp) / "uv.txt")],
+        }
+        for tool, command in commands.items():
+            before = proxy.snapshot()
+            started = time.monotonic()
+            done = subprocess.run(command, env=env, capture_output=True, text=True,
+                                  check=False, timeout=600)
+            seconds = round(time.monotonic() - started, 2)
+            proxy.wait_idle()
+            delta = proxy.snapshot().minus(before)
+            results[tool] = {"ok": done.returncode == 0, "seconds": seconds,
+                             "bytes_down": delta.bytes_down, "tunnels": delta.tunnels}
+    return results
 
 
 def _table(rows: dict[str, dict[str, Any]]) -> str:
     out = [
         "| set | single: req / bytes / s | universal: envs, entries | universal: req / bytes / s "
-        "| first env | other envs | verify all listed wheels | disagreeing versions | uv s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| first env | other envs | verify all listed wheels | disagreeing versions "
+        "| wire: skimlock | wire: uv |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
         s, u = row["single"], row["universal"]
         v = u["verify"]
-        uv = row.get("uv", {}).get("seconds", "")
+        wire = row.get("wire", {})
+        ours = wire.get("skimlock")
+        theirs = wire.get("uv")
+
+        def cell(w: dict[str, Any] | None) -> str:
+            if not w:
+                return ""
+            failed = "" if w["ok"] else " (failed)"
+            return f"{human_bytes(w['bytes_down'])}, {w['tunnels']} conn, {w['seconds']} s{failed}"
+
         out.append(
             f"| {name} | {s['requests']} / {human_bytes(s['body_bytes'])} / {s['seconds']} "
             f"| {u['environments']}, {u['entries']} "
@@ -174,7 +202,8 @@ def _table(rows: dict[str, dict[str, Any]]) -> str:
             f"| {u['first']['requests']} / {human_bytes(u['first']['body_bytes'])} "
             f"| {u['others']['requests']} / {human_bytes(u['others']['body_bytes'])} "
             f"| {v['wheels']} wheels, {v['requests']} / {human_bytes(v['body_bytes'])} "
-            f"/ {v['seconds']} s | {len(v['versions_disagreeing'])} | {uv} |"
+            f"/ {v['seconds']} s | {len(v['versions_disagreeing'])} | {cell(ours)} "
+            f"| {cell(theirs)} |"
         )
     return "\n".join(out) + "\n"
 
@@ -186,13 +215,15 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "universal"))
     args = parser.parse_args()
     rows: dict[str, dict[str, Any]] = {}
-    for name, requirements in _sets(args.sets.split(",")).items():
-        row: dict[str, Any] = {"requirements": requirements, "single": _single(requirements),
-                               "universal": _universal(requirements)}
-        if args.uv:
-            row["uv"] = _uv(args.uv, requirements)
-        rows[name] = row
-        print(name, json.dumps(row["universal"]["verify"]), file=sys.stderr)
+    with CountingProxy() as proxy:
+        for name, requirements in _sets(args.sets.split(",")).items():
+            row: dict[str, Any] = {"requirements": requirements,
+                                   "single": _single(requirements),
+                                   "universal": _universal(requirements)}
+            if args.uv:
+                row["wire"] = _wire(args.uv, requirements, proxy)
+            rows[name] = row
+            print(name, json.dumps(row["universal"]["verify"]), file=sys.stderr)
     document = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],

@@ -499,3 +499,30 @@ def test_check_a_lock_without_skimlock_records(
     assert main(["check", "other.toml", "--python-version", "3.12", "--platform", "win_amd64"]) == 0
     assert main(["check", "other.toml", "--all"]) == 2
     assert "records no environments" in capsys.readouterr().err
+
+
+def test_overlapping_markers_of_one_name_fall_back_to_exact_environment_markers() -> None:
+    """Markers exact on the covered environments may still overlap outside them (Windows on
+    3.12 here, not covered): two entries of one name must then get exact environment markers,
+    which are disjoint everywhere (``Pylock.select`` errors when two entries of a name match)."""
+    from dep_logic.markers import parse_marker
+    from packaging.version import Version
+
+    from skimlock import universal
+
+    by_name = {p.name: p for p in universal.PLATFORMS}
+    envs = [universal._make((3, 11), by_name["windows-amd64"]),
+            universal._make((3, 12), by_name["linux-x86_64"])]
+    one, two = ("x", Version("1.0")), ("x", Version("2.0"))
+    chosen = {one: universal._Choice(text='sys_platform == "win32"'),
+              two: universal._Choice(text='python_version >= "3.12"')}
+    where = {one: [(0, None)], two: [(1, None)]}
+    universal._make_disjoint(chosen, where, envs)  # type: ignore[arg-type]
+    assert chosen[one].exact
+    assert chosen[two].exact
+    assert (parse_marker(chosen[one].text) & parse_marker(chosen[two].text)).is_empty()
+    assert [env.holds(Marker(chosen[one].text)) for env in envs] == [True, False]
+    assert [env.holds(Marker(chosen[two].text)) for env in envs] == [False, True]
+    windows_312 = universal._make((3, 12), by_name["windows-amd64"])
+    assert not windows_312.holds(Marker(chosen[one].text))
+    assert not windows_312.holds(Marker(chosen[two].text))

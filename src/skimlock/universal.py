@@ -39,6 +39,7 @@ assumed to share their version's METADATA, as every installer assumes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import sys
 import time
@@ -202,7 +203,7 @@ class Environment:
                 return True
             if marker.is_empty():
                 return False
-            marker = Marker(str(marker))
+            marker = _marker(str(marker))
         return marker.evaluate(self.marker_values())
 
     def platform_marker(self) -> str:
@@ -682,16 +683,18 @@ def _path_markers(
             if child not in names or child == name:
                 continue
             req_marker = requirement.marker
-            if req_marker is not None and "extra" in str(req_marker):
+            algebra = _algebra(req_marker)
+            stripped = algebra.without_extras()
+            if req_marker is not None and str(stripped) != str(algebra):  # names an extra
                 active = any(
                     req_marker.evaluate(envs[index].target.environment(extra))
                     for index, _ in entries for extra in sorted(extras)
                 )
                 if not active:
                     continue
-                edges.append((name, child, _algebra(req_marker).without_extras()))
+                edges.append((name, child, stripped))
             else:
-                edges.append((name, child, _algebra(req_marker)))
+                edges.append((name, child, algebra))
     for _ in range(len(names) + 1):
         changed = False
         for parent, child, marker in edges:
@@ -706,6 +709,12 @@ def _path_markers(
         if not changed:
             break
     return paths
+
+
+@functools.lru_cache(maxsize=4096)
+def _marker(text: str) -> Marker:
+    """A parsed marker (the merge evaluates the same few texts in every environment)."""
+    return Marker(text)
 
 
 def _algebra(marker: Marker | None) -> BaseMarker:
@@ -760,7 +769,7 @@ def _separating_marker(
         candidates.append(_Choice(text=f"({path}) and ({exact})", exact=True))
     candidates.append(_Choice(text=exact, exact=True))
     for candidate in candidates:
-        marker = Marker(candidate.text) if candidate.text else None
+        marker = _marker(candidate.text) if candidate.text else None
         if all(envs[i].holds(marker) == (i in pinned) for i in range(len(envs))):
             return candidate
     raise AssertionError("exact environment markers must separate the environments")

@@ -25,6 +25,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from . import __version__, output
+from .build import BuildPolicy
 from .candidates import BinaryPolicy, ProjectFiles
 from .coremeta import metadata_json
 from .errors import (
@@ -269,6 +270,10 @@ def _resolve(
         merge_indexes=args.index_strategy == "merge",
         pre=args.pre,
         binary=binary,
+        build=BuildPolicy(
+            no_build=args.no_build,
+            no_build_packages=frozenset(_names(args.no_build_package)),
+        ),
     )
     stats: Stats = args.run_stats
     progress = _Progress(stats, target)
@@ -526,7 +531,13 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--only-binary", action="append", metavar="NAMES",
                        help="never use sdists for these projects (:all: for every one)")
     group.add_argument("--no-binary", action="append", metavar="NAMES",
-                       help="never use wheels for these projects (:all: for every one)")
+                       help="never use wheels for these projects (:all: for every one): their "
+                       "sdists are read, or built (which runs code from the sdist)")
+    group.add_argument("--no-build", action="store_true",
+                       help="never build an sdist to read its metadata (a build runs code from "
+                       "the sdist); versions that would need one are skipped")
+    group.add_argument("--no-build-package", action="append", metavar="NAME",
+                       help="never build sdists of this project (repeatable)")
     group.add_argument("--index-strategy", choices=["first", "merge"], default="first",
                        help="first: a project comes from the first index that has it (safe "
                        "against dependency confusion); merge: from every index")

@@ -8,6 +8,9 @@ Every error prints a single line a user can act on (``str(error)``) and carries 
 2     usage or input error (bad arguments, files, requirements)
 3     network or index error (HTTP, malformed pages, bad wheels)
 4     integrity error (a hash or a metadata identity mismatch)
+5     metadata unavailable: versions were rejected because their metadata could not be had
+      (an sdist that needs a build with builds forbidden, a failed build, a broken sdist)
+      and no other version resolves
 ====  =========================================================
 
 httpx exceptions never leave :mod:`skimlock.fetch`; they are converted there.
@@ -20,10 +23,13 @@ import re
 __all__ = [
     "EXIT_INDEX",
     "EXIT_INTEGRITY",
+    "EXIT_METADATA",
     "EXIT_RESOLUTION",
     "EXIT_USAGE",
     "ApiVersionError",
+    "BuildError",
     "BuildRequiredError",
+    "DynamicMetadataError",
     "FetchError",
     "HashMismatchError",
     "HTTPStatusError",
@@ -32,12 +38,14 @@ __all__ = [
     "InsecureIndexError",
     "IntegrityError",
     "InvalidMetadataError",
+    "MetadataUnavailableError",
     "MetadataMismatchError",
     "MissingHashError",
     "NoCompatibleFileError",
     "ProjectNotFoundError",
     "RangeNotSatisfiedError",
     "ResolutionError",
+    "SdistError",
     "SkimlockError",
     "UnsupportedRequirementError",
     "WheelError",
@@ -48,6 +56,7 @@ EXIT_RESOLUTION = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_INTEGRITY = 4
+EXIT_METADATA = 5
 
 
 def redact(url: str) -> str:
@@ -194,6 +203,35 @@ class InvalidMetadataError(SkimlockError):
         self.reason = reason
 
 
+class SdistError(SkimlockError):
+    """An sdist whose metadata cannot be read: not an archive, truncated, no PKG-INFO, over a
+    cap. The version is a rejected candidate (see :class:`MetadataUnavailableError`)."""
+
+    exit_code = EXIT_INDEX
+
+    def __init__(self, filename: str, reason: str) -> None:
+        super().__init__(f"cannot read metadata from {filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+
+
+class DynamicMetadataError(SdistError):
+    """An sdist whose PKG-INFO is not authoritative (PEP 643): only a build can tell."""
+
+
+class BuildError(SkimlockError):
+    """Building an sdist's metadata failed, timed out, or is forbidden."""
+
+    exit_code = EXIT_INDEX
+
+    def __init__(self, filename: str, reason: str, *, output: str = "") -> None:
+        super().__init__(f"cannot build metadata of {filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+        #: The build's captured output (shown with -v).
+        self.output = output
+
+
 # --- integrity -------------------------------------------------------------------------------
 
 
@@ -261,6 +299,31 @@ class BuildRequiredError(ResolutionError):
         self.name = name
         self.version = version
         self.filename = filename
+
+
+class MetadataUnavailableError(ResolutionError):
+    """No version resolves, and some were rejected because their metadata could not be had.
+
+    The first line always starts with ``metadata unavailable:`` (scripts may rely on it), and
+    the exit code is 5, so that it is told apart from a conflict (exit 1)."""
+
+    exit_code = EXIT_METADATA
+
+    def __init__(self, rejected: dict[tuple[str, str], str], detail: str = "") -> None:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for (name, version), why in rejected.items():
+            groups.setdefault((name, why), []).append(version)
+        parts = []
+        for (name, why), versions in groups.items():
+            shown = ", ".join(versions[:4])
+            if len(versions) > 4:
+                shown += f" and {len(versions) - 4} more"
+            parts.append(f"{name} {shown}: {why}")
+        super().__init__(
+            "metadata unavailable: no acceptable version left; rejected "
+            + "; ".join(parts) + (f"\n{detail}" if detail else "")
+        )
+        self.rejected = dict(rejected)
 
 
 class MissingHashError(ResolutionError):

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit
 import httpx
 from packaging.metadata import Metadata
 
-from . import coremeta, zipread
+from . import coremeta, sdist, zipread
 from .errors import (
     FetchError,
     HashMismatchError,
@@ -305,9 +305,13 @@ class Fetcher:
         if file.core_metadata is not None:
             data = self._pep658(file, spent)
         if data is None:
-            if not file.is_wheel:
+            if sdist.is_sdist(file.filename):
+                data, size = self._from_sdist(file, spent)
+                category = Category.METADATA_SDIST
+            elif not file.is_wheel:
                 raise WheelError(file.filename, "not a wheel, and the index serves no metadata")
-            data, category, size = self._from_wheel(file, spent)
+            else:
+                data, category, size = self._from_wheel(file, spent)
         metadata = coremeta.parse_metadata(
             data, filename=file.filename, max_size=self.options.max_metadata
         )
@@ -341,6 +345,50 @@ class Fetcher:
             data = b"".join(exchange.body(self.options.max_metadata))
         _verify(url, data, file.core_metadata.hashes)
         return data
+
+    def _from_sdist(self, file: IndexFile, spent: _Spent) -> tuple[bytes, int | None]:
+        """An sdist's static PKG-INFO (see :mod:`skimlock.sdist`): a ``.tar.gz`` is read from
+        the start and the response closed once PKG-INFO is seen; a ``.zip`` is read whole.
+        Raises :class:`~skimlock.errors.DynamicMetadataError` when only a build can tell."""
+        cap = self.options.max_metadata
+        with self._request("GET", file.url, Category.METADATA_SDIST, spent=spent) as exchange:
+            if exchange.response.status_code != 200:
+                raise HTTPStatusError(file.url, exchange.response.status_code)
+            chunks = exchange.body(self.options.max_download)
+            if file.filename.endswith(".zip"):
+                with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
+                    for chunk in chunks:
+                        spool.write(chunk)
+                    spool.seek(0)
+                    data = sdist.pkg_info_from_zip(spool, filename=file.filename, max_metadata=cap)
+            else:
+                data = sdist.pkg_info_from_tar_stream(
+                    chunks, filename=file.filename, max_metadata=cap
+                )
+        return sdist.static_metadata(data, filename=file.filename), file.size
+
+    def download(self, file: IndexFile, destination: str, category: Category) -> int:
+        """Stream ``file`` into the path ``destination`` (hash verified, capped); its size."""
+        self._check_secure(file.url)
+        digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
+        size = 0
+        with (
+            self._request("GET", file.url, category) as exchange,
+            open(destination, "wb") as out,
+        ):
+            if exchange.response.status_code != 200:
+                raise HTTPStatusError(file.url, exchange.response.status_code)
+            for chunk in exchange.body(self.options.max_download):
+                out.write(chunk)
+                size += len(chunk)
+                for digest in digests.values():
+                    digest.update(chunk)
+        for name, digest in digests.items():
+            if digest.hexdigest() != file.hashes[name].lower():
+                raise HashMismatchError(
+                    file.url, name, file.hashes[name].lower(), digest.hexdigest()
+                )
+        return size
 
     def _from_wheel(self, file: IndexFile, spent: _Spent) -> tuple[bytes, Category, int | None]:
         caps = self._caps(file.url)

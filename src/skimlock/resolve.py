@@ -12,18 +12,22 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import UndefinedComparison
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from resolvelib import BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.structs import RequirementInformation
 
+from .build import Builder, BuildPolicy, CountedAs, ResolveWheels
 from .candidates import BinaryPolicy
-from .errors import InputError, ResolutionError, redact
+from .errors import InputError, MetadataUnavailableError, ResolutionError, redact
 from .fetch import Fetcher
 from .inputs import InputRequirement, Inputs
 from .provider import PYTHON, Identifier, Indexes, Provider, Req, ResolverCandidate
 from .resolution import Pin, Resolution
+from .simple import IndexFile
+from .stats import Category
 from .target import Target
 
 __all__ = ["ResolveOptions", "resolve"]
@@ -43,6 +47,8 @@ class ResolveOptions:
     #: resolvelib rounds before giving up.
     max_rounds: int = 20_000
     prefetch: bool = True
+    #: Whether sdists may be built for their metadata (``--no-build``, ``--no-build-package``).
+    build: BuildPolicy = field(default_factory=BuildPolicy)
 
 
 class _Reporter(BaseReporter[Req, ResolverCandidate, Identifier]):
@@ -74,6 +80,38 @@ def resolve(
     roots = list(_roots(inputs.requirements, target))
     constraints = _constraints(inputs.constraints, target)
     indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
+    build_fetcher: Fetcher | None = None
+    builder: Builder | None = None
+    if not options.build.no_build:
+        build_fetcher = Fetcher(
+            fetcher.client, stats=CountedAs(fetcher.stats, Category.BUILD),
+            options=fetcher.options,
+        )
+        builder = Builder(
+            fetcher=fetcher, resolve_wheels=_wheels_resolver(build_fetcher, options),
+            policy=options.build,
+        )
+    try:
+        return _resolve(
+            inputs, roots=roots, constraints=constraints, indexes=indexes, builder=builder,
+            target=target, options=options, on_pin=on_pin,
+        )
+    finally:
+        if build_fetcher is not None:
+            build_fetcher.close()
+
+
+def _resolve(
+    inputs: Inputs,
+    *,
+    roots: list[Req],
+    constraints: dict[NormalizedName, SpecifierSet],
+    indexes: Indexes,
+    builder: Builder | None,
+    target: Target,
+    options: ResolveOptions,
+    on_pin: Callable[[str], None] | None,
+) -> Resolution:
     provider = Provider(
         indexes=indexes,
         target=target,
@@ -82,6 +120,7 @@ def resolve(
         pre=options.pre or inputs.pre,
         requested=[r.name for r in roots],
         prefetch=options.prefetch,
+        builder=builder,
     )
     for root in roots:
         provider.root_sources.setdefault(root.name, root.source or "the input")
@@ -92,7 +131,21 @@ def resolve(
     try:
         result = resolver.resolve(roots, max_rounds=options.max_rounds)
     except ResolutionImpossible as exc:
-        raise ResolutionError(_explain(list(exc.causes), provider, target)) from None
+        causes = list(exc.causes)
+        explanation = _explain(causes, provider, target)
+        names = {cause.requirement.name for cause in causes}
+        rejected = {
+            (name, str(version)): why
+            for (name, version), why in provider.unavailable.items() if name in names
+        }
+        if rejected:
+            # Versions were rejected for want of metadata: say which, why, and what would
+            # allow them (exit 5), unless the conflict is about other projects as well.
+            unexplained = names - {name for name, _version in rejected}
+            raise MetadataUnavailableError(
+                rejected, explanation if unexplained else ""
+            ) from None
+        raise ResolutionError(explanation) from None
     except ResolutionTooDeep:
         raise ResolutionError(
             f"gave up after {options.max_rounds} resolution rounds; the requirements need too "
@@ -103,6 +156,36 @@ def resolve(
         requirements=tuple(r.requirement for r in inputs.requirements),
         pins=_pins(result, provider, roots),
     )
+
+
+def _wheels_resolver(fetcher: Fetcher, options: ResolveOptions) -> ResolveWheels:
+    """Resolves build requirements for the running interpreter from the same indexes, wheels
+    only and without builds (a build requirement that needs a build is refused, so builds never
+    nest); every request goes through ``fetcher`` (which counts it as a build's)."""
+
+    def run(requirements: Sequence[str]) -> list[IndexFile]:
+        items = []
+        for text in requirements:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement as exc:
+                raise InputError(f"invalid build requirement {text!r}: {exc}") from None
+            items.append(InputRequirement(requirement=requirement, source="build-system"))
+        resolution = resolve(
+            Inputs(requirements=tuple(items)),
+            fetcher=fetcher,
+            target=Target.current(),
+            options=ResolveOptions(
+                indexes=options.indexes,
+                merge_indexes=options.merge_indexes,
+                binary=BinaryPolicy(only_binary=frozenset({":all:"})),
+                build=BuildPolicy(no_build=True),
+                prefetch=options.prefetch,
+            ),
+        )
+        return [pin.files[0] for pin in resolution.pins]
+
+    return run
 
 
 def _holds(item: InputRequirement, target: Target) -> bool:

@@ -23,6 +23,11 @@ class Category(str, Enum):
     METADATA_PEP658 = "metadata-pep658"
     METADATA_RANGE = "metadata-range"
     FULL_DOWNLOAD = "full-download"
+    #: An sdist's PKG-INFO read from the start of its stream (PEP 643 static metadata).
+    METADATA_SDIST = "metadata-sdist"
+    #: Building an sdist's metadata: the sdist, and the pages, metadata and wheels of its build
+    #: requirements.
+    BUILD = "build"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,7 +94,8 @@ class Summary:
         the wheels it came from (index pages are needed by every tool).
         """
         pages = self.by_category.get(Category.INDEX_PAGE, CategoryTotal())
-        metadata = self.body_bytes - pages.body_bytes
+        build = self.by_category.get(Category.BUILD, CategoryTotal())
+        metadata = self.body_bytes - pages.body_bytes - build.body_bytes
         text = (
             f"fetched {human_bytes(self.body_bytes)} in {self.requests} requests "
             f"({human_bytes(pages.body_bytes)} index pages, {human_bytes(metadata)} metadata)"
@@ -102,6 +108,12 @@ class Summary:
         full = self.by_category.get(Category.FULL_DOWNLOAD)
         if full and full.requests:
             text += f"; {full.requests} whole downloads ({human_bytes(full.body_bytes)})"
+        built = [f.filename for f in self.files if f.category is Category.BUILD]
+        if built:
+            text += (
+                f"; built {len(built)} sdists ({human_bytes(build.body_bytes)} for builds): "
+                f"{', '.join(built)}"
+            )
         return text
 
     def to_json(self, *, include_requests: bool = True) -> dict[str, Any]:
@@ -174,7 +186,9 @@ class Stats:
                 requests=len(chosen), body_bytes=sum(r.body_bytes for r in chosen)
             )
         skimmed = [
-            f for f in files if f.category is not Category.FULL_DOWNLOAD and f.file_size is not None
+            f for f in files
+            if f.category not in (Category.FULL_DOWNLOAD, Category.BUILD)
+            and f.file_size is not None
         ]
         wheel_bytes = sum(f.file_size or 0 for f in skimmed)
         return Summary(

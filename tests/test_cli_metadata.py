@@ -142,7 +142,8 @@ def test_stats_file(
     }  # fmt: skip
     assert stats["schema"] == 1
     assert set(stats["by_category"]) == {
-        "index-page", "metadata-pep658", "metadata-range", "full-download",
+        "index-page", "metadata-pep658", "metadata-range", "full-download", "metadata-sdist",
+        "build",
     }  # fmt: skip
     for totals in stats["by_category"].values():
         assert set(totals) == {"requests", "body_bytes"}

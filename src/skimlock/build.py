@@ -178,6 +178,11 @@ class Builder:
                     output=runner.output,
                 ) from None
             except (BuildBackendException, BuildException, subprocess.CalledProcessError) as exc:
+                if isinstance(getattr(exc, "exception", None), subprocess.TimeoutExpired):
+                    raise BuildError(
+                        file.filename, f"timed out after {self.policy.timeout:.0f} s",
+                        output=runner.output,
+                    ) from None
                 raise BuildError(
                     file.filename, f"{_describe(exc)}{runner.tail()}", output=runner.output
                 ) from None

@@ -38,6 +38,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -121,6 +122,18 @@ class Builder:
         self.policy = policy or BuildPolicy()
         self._lock = threading.Lock()
         self._results: dict[str, Future[FetchedMetadata]] = {}
+        #: Build requirements resolved, and wheels downloaded, once per run (many builds of one
+        #: project while backtracking need the same setuptools).
+        self._resolved: dict[tuple[str, ...], Sequence[IndexFile]] = {}
+        self._wheels: dict[str, Path] = {}
+        self._wheel_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def close(self) -> None:
+        """Remove the wheels kept for this run."""
+        if self._wheel_dir is not None:
+            self._wheel_dir.cleanup()
+            self._wheel_dir = None
+            self._wheels.clear()
 
     def metadata(self, file: IndexFile) -> FetchedMetadata:
         """The metadata of the sdist ``file``, built (once per run). Raises
@@ -144,13 +157,24 @@ class Builder:
     # -- one build ----------------------------------------------------------------------------
 
     def _build(self, file: IndexFile) -> FetchedMetadata:
+        # ``build`` re-issues the backend's warnings in this process: keep them with the
+        # captured output (shown with -v) instead of letting them reach the terminal.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return self._build_once(file)
+            finally:
+                for warning in caught:
+                    logger.debug("%s: %s", file.filename, warning.message)
+
+    def _build_once(self, file: IndexFile) -> FetchedMetadata:
         from build import BuildBackendException, BuildException, ProjectBuilder
         from build.env import DefaultIsolatedEnv
 
         started = time.monotonic()
         deadline = started + self.policy.timeout
         runner = _Runner(deadline=deadline)
-        logger.warning("building the metadata of %s (this runs code from the sdist)", file.filename)
+        logger.info("building the metadata of %s (this runs code from the sdist)", file.filename)
         with tempfile.TemporaryDirectory(prefix="skimlock-build-") as temp:
             root = Path(temp)
             archive = root / file.filename
@@ -161,13 +185,13 @@ class Builder:
                 # unresolvable one fails the build in a fraction of a second.
                 requires = sorted(ProjectBuilder(source).build_system_requires)
                 installed: set[str] = set()
-                first = self._fetch_wheels(requires, root, installed)
+                first = self._fetch_wheels(requires, installed)
                 with DefaultIsolatedEnv() as env:
                     builder = ProjectBuilder.from_isolated_env(env, source, runner=runner)
                     _pip_install(env.python_executable, first, root, runner)
                     more = sorted(builder.get_requires_for_build("wheel"))
                     if set(more) - set(requires):
-                        extra = self._fetch_wheels(sorted({*requires, *more}), root, installed)
+                        extra = self._fetch_wheels(sorted({*requires, *more}), installed)
                         _pip_install(env.python_executable, extra, root, runner)
                     out = root / "metadata"
                     out.mkdir()
@@ -207,25 +231,34 @@ class Builder:
         logger.info("built metadata of %s in %.1f s", file.filename, time.monotonic() - started)
         return FetchedMetadata(file=file, data=data, metadata=metadata, source=source_record)
 
-    def _fetch_wheels(self, requires: Sequence[str], root: Path, installed: set[str]) -> list[str]:
-        """Resolve ``requires`` to wheels and download those not installed yet; their paths."""
+    def _fetch_wheels(self, requires: Sequence[str], installed: set[str]) -> list[str]:
+        """Resolve ``requires`` to wheels (once per run) and download those not downloaded yet
+        in this run; the paths of those not installed in this environment yet."""
         if not requires:
             return []
-        try:
-            wheels = self.resolve_wheels(requires)
-        except SkimlockError as exc:
-            raise _Unresolvable(
-                f"its build requirements ({', '.join(requires)}) do not resolve to wheels: "
-                f"{str(exc).splitlines()[0]}"
-            ) from None
-        directory = root / "wheels"
-        directory.mkdir(exist_ok=True)
+        key = tuple(requires)
+        wheels = self._resolved.get(key)
+        if wheels is None:
+            try:
+                wheels = self.resolve_wheels(requires)
+            except SkimlockError as exc:
+                raise _Unresolvable(
+                    f"its build requirements ({', '.join(requires)}) do not resolve to wheels: "
+                    f"{str(exc).splitlines()[0]}"
+                ) from None
+            self._resolved[key] = wheels
+        if self._wheel_dir is None:
+            self._wheel_dir = tempfile.TemporaryDirectory(prefix="skimlock-wheels-")
         paths = []
         for wheel in wheels:
             if wheel.url in installed:
                 continue
-            path = directory / wheel.filename
-            self.fetcher.download(wheel, str(path), Category.BUILD)
+            path = self._wheels.get(wheel.url)
+            if path is None:
+                path = Path(self._wheel_dir.name) / f"{len(self._wheels)}" / wheel.filename
+                path.parent.mkdir()
+                self.fetcher.download(wheel, str(path), Category.BUILD)
+                self._wheels[wheel.url] = path
             paths.append(str(path))
             installed.add(wheel.url)
         return paths

@@ -97,6 +97,8 @@ def resolve(
             target=target, options=options, on_pin=on_pin,
         )
     finally:
+        if builder is not None:
+            builder.close()
         if build_fetcher is not None:
             build_fetcher.close()
 

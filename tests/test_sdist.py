@@ -11,6 +11,7 @@ it.
 from __future__ import annotations
 
 import io
+import random
 import re
 import sys
 import tarfile
@@ -234,8 +235,17 @@ def sdist_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             build_real_sdist(work, out, "setuptools", "stpkg", "1.0", dependencies=["tiny"]), out
         ),
         # the boto3/s3fs shape: the newest mid is sdist-only and conflicts with top's pin
-        hand_sdist(out, "mid-2.0.tar.gz", in_tree_backend(
-            "mid", "2.0", 'return write(metadata_directory, ["pinned==2.0"])')),
+        # (its backend also warns: pyproject-hooks re-issues that in our process)
+        hand_sdist(out, "mid-2.0.tar.gz", in_tree_backend("mid", "2.0", textwrap.dedent("""\
+            import warnings
+            warnings.warn("the backend warns \\x1b[31m")
+            return write(metadata_directory, ["pinned==2.0"])"""))),
+        # setuptools-like: PKG-INFO first, then 2 MB that a static read must not receive
+        hand_sdist(out, "earlyinfo-1.0.tar.gz", [
+            ("earlyinfo-1.0/PKG-INFO",
+             make_metadata("earlyinfo", "1.0", requires_dist=["tiny"], metadata_version="2.2")),
+            ("earlyinfo-1.0/blob.bin", random.Random(7).randbytes(2_000_000)),
+        ]),
         hand_sdist(out, "failpkg-1.0.tar.gz", in_tree_backend(
             "failpkg", "1.0", 'raise RuntimeError("boom from the backend")')),
         hand_sdist(out, "hangpkg-1.0.tar.gz", in_tree_backend(
@@ -302,6 +312,18 @@ def test_static_pkg_info_needs_no_build(sdist_server: Server, name: str) -> None
     assert summary.by_category[Category.METADATA_SDIST].requests == 1
 
 
+def test_static_read_stops_receiving_after_pkg_info(sdist_server: Server) -> None:
+    resolution, stats = run(sdist_server, "earlyinfo", build=BuildPolicy(no_build=True))
+    assert pins(resolution) == {"earlyinfo": "1.0", "tiny": "1.0"}
+    summary = stats.summary()
+    (source,) = [f for f in summary.files if f.filename == "earlyinfo-1.0.tar.gz"]
+    assert source.category is Category.METADATA_SDIST
+    assert source.file_size is not None
+    assert source.file_size > 2_000_000
+    assert source.spent_bytes < 600_000  # closed early: only what arrived is counted
+    assert summary.by_category[Category.METADATA_SDIST].body_bytes == source.spent_bytes
+
+
 def test_hatchling_pkg_info_is_last_and_setuptools_earlier(sdist_server: Server) -> None:
     """Where PKG-INFO lies decides what a static read costs (see docs)."""
     tree = sdist_server.tree
@@ -358,6 +380,9 @@ def test_backtracking_over_an_sdist_only_version(
             assert built == 0
         else:
             assert built == 1  # the sdist; its in-tree backend needs nothing
+            assert "rejected" not in caplog.text  # built, and its pinned==2.0 conflicts
+            files = {f.filename: f.category for f in stats.summary().files}
+            assert files["mid-2.0.tar.gz"] is Category.BUILD
 
 
 @pytest.mark.parametrize(

@@ -181,6 +181,40 @@ def test_zip_reader_and_normalized_directory(tmp_path: Path) -> None:
         sdist.sdist_identity("nodash.tar.gz")
 
 
+def _device(name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.CHRTYPE
+    info.devmajor, info.devminor = 1, 3
+    return info
+
+
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [
+        (("demo-1.0/../../outside.txt", b"x"), "outside the archive"),
+        (("/tmp/absolute.txt", b"x"), "outside the archive"),
+        (("", _link("demo-1.0/link", "/etc/passwd")), "a link or a device"),
+        (("", _link("demo-1.0/hard", "/etc/passwd", tarfile.LNKTYPE)), "a link or a device"),
+        (("", _device("demo-1.0/null")), "a link or a device"),
+    ],
+)
+def test_extraction_refuses_hostile_members(
+    tmp_path: Path, member: tuple[str, bytes | tarfile.TarInfo], why: str
+) -> None:
+    from skimlock.build import _extract
+    from skimlock.errors import BuildError
+
+    archive = hand_sdist(tmp_path / "in", "demo-1.0.tar.gz", [
+        ("demo-1.0/PKG-INFO", pkg_info()), member,
+    ])  # fmt: skip
+    target = tmp_path / "deep" / "out"
+    target.parent.mkdir()
+    with pytest.raises(BuildError, match=why):
+        _extract(archive, target, archive.name)
+    assert list(target.iterdir()) == []  # checked before anything is written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "in"]
+
+
 # --- the loopback index ------------------------------------------------------------------------
 
 
@@ -403,7 +437,6 @@ def test_bad_sdists_are_rejected_candidates(
     assert pins(resolution) == {name: "0.9"}
     (record,) = [r for r in caplog.records if r.getMessage().startswith(f"rejected {name} 1.0")]
     assert why in record.getMessage()
-    assert not (Path(sdist_server.tree_root) / "escaped.txt").exists()
     with pytest.raises(MetadataUnavailableError) as caught:
         run(sdist_server, f"{name}==1.0", build=BuildPolicy(timeout=2.0))
     assert why in str(caught.value).splitlines()[0]
@@ -458,3 +491,16 @@ def test_help_says_builds_run_code(capsys: pytest.CaptureFixture[str]) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "--no-build-package" in text
     assert "runs code from the sdist" in text
+
+
+@pytest.mark.usefixtures("_isolated")
+def test_cli_build_output_with_verbose(
+    sdist_server: Server, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["lock", "-i", sdist_server.simple_url, "-o", "-", "failpkg==1.0"]
+    assert main(base) == EXIT_METADATA
+    quiet = capsys.readouterr().err
+    assert "boom from the backend" in quiet  # the tail of the output, in the warning
+    assert "build output of failpkg-1.0.tar.gz" not in quiet
+    assert main([*base, "-v"]) == EXIT_METADATA
+    assert "build output of failpkg-1.0.tar.gz" in capsys.readouterr().err

@@ -11,6 +11,7 @@ it.
 from __future__ import annotations
 
 import io
+import json
 import random
 import re
 import sys
@@ -260,6 +261,7 @@ def sdist_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ("pinned", "1.0", ()), ("pinned", "2.0", ()),
         ("failpkg", "0.9", ()), ("hangpkg", "0.9", ()), ("evilpkg", "0.9", ()),
         ("hashbad", "0.9", ()), ("notgzip", "0.9", ()), ("liar", "0.9", ()),
+        ("both", "1.0", ("tiny",)),
     ]]  # fmt: skip
     paths += [
         build_real_sdist(work, out, "hatchling", "hatchstatic", "1.0", dependencies=["tiny"]),
@@ -296,6 +298,7 @@ def sdist_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             ("liar-1.0/PKG-INFO", make_metadata("other", "1.0", metadata_version="2.2"))]),
         build_sdist(out, "staticdeps", "1.0", requires_dist=["tiny"], metadata_version="2.2"),
         build_sdist(out, "old10", "1.0", metadata_version="1.0"),
+        build_sdist(out, "both", "1.0", requires_dist=["tiny"], metadata_version="2.2"),
     ]
     tree = write_index(tmp_path_factory.mktemp("sdist-tree"), paths, mode=Mode.NO_METADATA)
     # the index promises one hashbad-1.0.tar.gz and serves another
@@ -479,6 +482,18 @@ def test_cli_no_build_and_no_binary(
     # --no-binary: tiny's wheel may not be used, and tiny has no sdist
     assert main([*base, "hatchstatic", "--no-binary", "tiny"]) == 1
     capsys.readouterr()
+    # a version with a wheel and an sdist: the wheel, unless --no-binary names the project
+    assert main([*base, "both"]) == 0
+    (both,) = [p for p in tomllib.loads(capsys.readouterr().out)["packages"] if p["name"] == "both"]
+    assert [w["name"] for w in both["wheels"]] == ["both-1.0-py3-none-any.whl"]
+    assert main([*base, "both", "--no-binary", "both", "--no-build", "--stats", "s.json"]) == 0
+    (both,) = [p for p in tomllib.loads(capsys.readouterr().out)["packages"] if p["name"] == "both"]
+    assert both["sdist"]["name"] == "both-1.0.tar.gz"
+    assert "wheels" not in both
+    stats = json.loads(Path("s.json").read_text())
+    assert {f["filename"]: f["strategy"] for f in stats["files"]}["both-1.0.tar.gz"] == (
+        "metadata-sdist"
+    )
     assert main([*base, "staticdeps", "--no-build"]) == 0
     data = tomllib.loads(capsys.readouterr().out)
     (package,) = [p for p in data["packages"] if p["name"] == "staticdeps"]

@@ -216,6 +216,48 @@ def test_extraction_refuses_hostile_members(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "in"]
 
 
+def zip_sdist(tmp_path: Path, blob: int) -> bytes:
+    tar = hand_sdist(tmp_path, "demo-1.0.tar.gz", [
+        ("demo-1.0/PKG-INFO", pkg_info()),
+        ("demo-1.0/blob.bin", random.Random(3).randbytes(blob)),
+        *[(f"demo-1.0/pkg/mod{i}.py", b"x = 1\n" * i) for i in range(50)],
+    ])  # fmt: skip
+    return tar_to_zip(tar, tmp_path).read_bytes()
+
+
+def test_zip_by_ranges_reads_only_the_directory_and_member(tmp_path: Path) -> None:
+    data = zip_sdist(tmp_path, 1_000_000)
+    asked: list[tuple[int | None, int]] = []
+    received = 0
+
+    def get(start: int | None, end: int) -> tuple[int, bytes, int]:
+        nonlocal received
+        asked.append((start, end))
+        first = len(data) - end if start is None else start
+        chunk = data[first : end + 1] if start is not None else data[first:]
+        received += len(chunk)
+        return first, chunk, len(data)
+
+    found = sdist.pkg_info_by_ranges(get, filename="demo-1.0.zip", max_metadata=CAP)
+    assert found == pkg_info()
+    assert len(asked) == 2  # the tail (directory), then PKG-INFO's header and data
+    assert received <= 2 * sdist.ZIP_SPAN < len(data) // 5
+    assert sdist.pkg_info_by_ranges(lambda s, e: None, filename="demo-1.0.zip",
+                                    max_metadata=CAP) is None
+
+
+def test_zip_by_ranges_gives_up_when_bytes_never_come(tmp_path: Path) -> None:
+    data = zip_sdist(tmp_path, 300_000)
+
+    def stingy(start: int | None, end: int) -> tuple[int, bytes, int]:
+        if start is None:
+            return len(data) - end, data[-end:], len(data)
+        return start, data[start : start + 1], len(data)  # one byte at a time
+
+    with pytest.raises(SdistError, match="not reached after"):
+        sdist.pkg_info_by_ranges(stingy, filename="demo-1.0.zip", max_metadata=CAP)
+
+
 # --- the loopback index ------------------------------------------------------------------------
 
 
@@ -299,6 +341,11 @@ def sdist_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         build_sdist(out, "staticdeps", "1.0", requires_dist=["tiny"], metadata_version="2.2"),
         build_sdist(out, "old10", "1.0", metadata_version="1.0"),
         build_sdist(out, "both", "1.0", requires_dist=["tiny"], metadata_version="2.2"),
+        tar_to_zip(hand_sdist(work, "zipstatic-1.0.tar.gz", [
+            ("zipstatic-1.0/PKG-INFO",
+             make_metadata("zipstatic", "1.0", requires_dist=["tiny"], metadata_version="2.2")),
+            ("zipstatic-1.0/blob.bin", random.Random(5).randbytes(1_000_000)),
+        ]), out),
     ]
     tree = write_index(tmp_path_factory.mktemp("sdist-tree"), paths, mode=Mode.NO_METADATA)
     # the index promises one hashbad-1.0.tar.gz and serves another
@@ -359,6 +406,20 @@ def test_static_read_stops_receiving_after_pkg_info(sdist_server: Server) -> Non
     assert source.file_size > 2_000_000
     assert source.spent_bytes < 600_000  # closed early: only what arrived is counted
     assert summary.by_category[Category.METADATA_SDIST].body_bytes == source.spent_bytes
+
+
+def test_zip_static_read_by_ranges(sdist_server: Server) -> None:
+    sdist_server.log.clear()
+    resolution, stats = run(sdist_server, "zipstatic", build=BuildPolicy(no_build=True))
+    assert pins(resolution) == {"zipstatic": "1.0", "tiny": "1.0"}
+    summary = stats.summary()
+    (source,) = [f for f in summary.files if f.filename == "zipstatic-1.0.zip"]
+    assert source.category is Category.METADATA_SDIST
+    assert source.requests == 2
+    assert source.spent_bytes <= 2 * sdist.ZIP_SPAN < (source.file_size or 0) // 5
+    ranges = [e.range for e in sdist_server.log.entries if e.path.endswith("zipstatic-1.0.zip")]
+    assert ranges[0] == f"bytes=-{sdist.ZIP_SPAN}"
+    assert len(ranges) == 2
 
 
 def test_hatchling_pkg_info_is_last_and_setuptools_earlier(sdist_server: Server) -> None:

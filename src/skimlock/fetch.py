@@ -348,24 +348,58 @@ class Fetcher:
 
     def _from_sdist(self, file: IndexFile, spent: _Spent) -> tuple[bytes, int | None]:
         """An sdist's static PKG-INFO (see :mod:`skimlock.sdist`): a ``.tar.gz`` is read from
-        the start and the response closed once PKG-INFO is seen; a ``.zip`` is read whole.
-        Raises :class:`~skimlock.errors.DynamicMetadataError` when only a build can tell."""
+        the start and the response closed once PKG-INFO is seen; a ``.zip`` through ranges (read
+        whole when the host refuses them). Raises :class:`~skimlock.errors.DynamicMetadataError`
+        when only a build can tell."""
         cap = self.options.max_metadata
-        with self._request("GET", file.url, Category.METADATA_SDIST, spent=spent) as exchange:
-            if exchange.response.status_code != 200:
-                raise HTTPStatusError(file.url, exchange.response.status_code)
-            chunks = exchange.body(self.options.max_download)
-            if file.filename.endswith(".zip"):
-                with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
-                    for chunk in chunks:
-                        spool.write(chunk)
-                    spool.seek(0)
-                    data = sdist.pkg_info_from_zip(spool, filename=file.filename, max_metadata=cap)
-            else:
-                data = sdist.pkg_info_from_tar_stream(
-                    chunks, filename=file.filename, max_metadata=cap
-                )
+        data: bytes | None = None
+        if file.filename.endswith(".zip"):
+            data = sdist.pkg_info_by_ranges(
+                lambda start, end: self._sdist_range(file, spent, start, end),
+                filename=file.filename, max_metadata=cap,
+            )
+        if data is None:
+            with self._request(
+                "GET", file.url, Category.METADATA_SDIST, spent=spent
+            ) as exchange:
+                if exchange.response.status_code != 200:
+                    raise HTTPStatusError(file.url, exchange.response.status_code)
+                chunks = exchange.body(self.options.max_download)
+                if file.filename.endswith(".zip"):
+                    with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
+                        for chunk in chunks:
+                            spool.write(chunk)
+                        spool.seek(0)
+                        data = sdist.pkg_info_from_zip(
+                            spool, filename=file.filename, max_metadata=cap
+                        )
+                else:
+                    data = sdist.pkg_info_from_tar_stream(
+                        chunks, filename=file.filename, max_metadata=cap
+                    )
         return sdist.static_metadata(data, filename=file.filename), file.size
+
+    def _sdist_range(
+        self, file: IndexFile, spent: _Spent, start: int | None, end: int
+    ) -> tuple[int, bytes, int] | None:
+        """One range of an sdist: ``(offset, bytes, total)``; a 200 is the whole file; None
+        when the range is refused (the caller reads the file whole)."""
+        header = f"bytes=-{end}" if start is None else f"bytes={start}-{end}"
+        headers = {"Range": header, "Accept-Encoding": "identity"}
+        with self._request(
+            "GET", file.url, Category.METADATA_SDIST, headers=headers, spent=spent
+        ) as exchange:
+            resp = exchange.response
+            if resp.status_code == 200:
+                whole = b"".join(exchange.body(self.options.max_download))
+                return 0, whole, len(whole)
+            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            got = _content_range(resp.headers.get("content-range"))
+            if resp.status_code != 206 or encoding not in ("", "identity") or got is None:
+                return None
+            first, last, total = got
+            data = b"".join(exchange.body(last - first + 1, raw=True))
+        return first, data, total
 
     def download(self, file: IndexFile, destination: str, category: Category) -> int:
         """Stream ``file`` into the path ``destination`` (hash verified, capped); its size."""

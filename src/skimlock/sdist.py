@@ -10,7 +10,10 @@ is dynamic the sdist's ``<name>-<version>/PKG-INFO`` is its metadata, and no bui
   as soon as the top-level ``PKG-INFO`` has been read, so the caller stops receiving (setuptools
   writes it at ~20-30 % of the stream; hatchling, flit-core, pdm and poetry write it last).
   Decompression is bounded (``max_unpacked``); nothing is ever written to disk.
-* :func:`pkg_info_from_zip` reads it from a seekable ``.zip`` (a legacy sdist format).
+* :func:`pkg_info_by_ranges` reads it from a ``.zip`` (a legacy sdist format) through byte ranges:
+  a suffix (end of central directory and the directory), then the member, planned by
+  :class:`ZipPkgInfoLocator` over :class:`skimlock.zipread.SparseFile`;
+  :func:`pkg_info_from_zip` reads it from a whole, seekable ``.zip``.
 * :func:`static_metadata` decides whether those bytes may stand for the sdist's metadata.
 
 Every failure is a :class:`~skimlock.errors.SdistError` (the version is then a rejected candidate);
@@ -23,8 +26,8 @@ import io
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, cast
 
 from packaging.metadata import parse_email
 from packaging.utils import (
@@ -35,11 +38,14 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from . import zipread
 from .errors import DynamicMetadataError, SdistError
 
 __all__ = [
     "REQUIRED_STATIC",
+    "ZipPkgInfoLocator",
     "is_sdist",
+    "pkg_info_by_ranges",
     "pkg_info_from_tar_stream",
     "pkg_info_from_zip",
     "sdist_identity",
@@ -51,6 +57,15 @@ REQUIRED_STATIC = frozenset({"requires-dist", "requires-python", "provides-extra
 #: Decompressed bytes read at most before giving up on finding PKG-INFO (a gzip bomb guard).
 DEFAULT_MAX_UNPACKED = 2 * 1024**3
 _CHUNK = 64 * 1024
+#: The first suffix asked of a ``.zip`` sdist, and the least any later span is widened to (a
+#: local header, its name and the member's data then come in one round).
+ZIP_SPAN = 64 * 1024
+#: Spans after the first before giving up on a ``.zip``.
+MAX_ZIP_ROUNDS = 8
+
+#: ``get(start, end)`` returns ``(first byte offset, bytes, total size)`` for the inclusive range
+#: ``start..end`` (``start`` None: the last ``end`` bytes), or None when ranges are refused.
+GetRange = Callable[[int | None, int], "tuple[int, bytes, int] | None"]
 
 
 def is_sdist(filename: str) -> bool:
@@ -198,6 +213,66 @@ def pkg_info_from_zip(file: IO[bytes], *, filename: str, max_metadata: int) -> b
     if len(data) > max_metadata:
         raise SdistError(filename, f"PKG-INFO is over the {max_metadata}-byte cap")
     return data
+
+
+class ZipPkgInfoLocator:
+    """Which byte span of a ``.zip`` sdist of ``size`` bytes to fetch next to read its
+    top-level PKG-INFO: stdlib :mod:`zipfile` reads a :class:`~skimlock.zipread.SparseFile`, and
+    the first bytes it lacks, widened to :data:`ZIP_SPAN`, are the next span."""
+
+    def __init__(self, *, filename: str, size: int, max_metadata: int) -> None:
+        self.filename = filename
+        self._file = zipread.SparseFile(size)
+        self._max = max_metadata
+        self._data: bytes | None = None
+        self.rounds = 0
+
+    def feed(self, start: int, data: bytes) -> None:
+        try:
+            self._file.add(start, data)
+        except ValueError as exc:
+            raise SdistError(self.filename, f"inconsistent range data: {exc}") from None
+
+    def next_span(self) -> zipread.ByteSpan | None:
+        """The next span to fetch and :meth:`feed`; None once PKG-INFO has been read."""
+        if self._data is not None:
+            return None
+        self._file.seek(0)
+        try:
+            self._data = pkg_info_from_zip(
+                cast("IO[bytes]", self._file), filename=self.filename, max_metadata=self._max
+            )
+        except zipread._Missing as gap:  # what SparseFile raises for bytes it does not hold
+            self.rounds += 1
+            if self.rounds > MAX_ZIP_ROUNDS:
+                raise SdistError(
+                    self.filename, f"PKG-INFO not reached after {MAX_ZIP_ROUNDS} range requests"
+                ) from None
+            end = min(self._file.size, max(gap.end, gap.start + ZIP_SPAN))
+            return zipread.ByteSpan(start=gap.start, end=end)
+        return None
+
+    def pkg_info(self) -> bytes:
+        if self.next_span() is not None or self._data is None:
+            raise SdistError(self.filename, "PKG-INFO needs bytes that were not fed")
+        return self._data
+
+
+def pkg_info_by_ranges(get: GetRange, *, filename: str, max_metadata: int) -> bytes | None:
+    """The top-level PKG-INFO of a ``.zip`` sdist read through ``get``; None when the server
+    refuses the first range (the caller then reads the file whole)."""
+    first = get(None, ZIP_SPAN)
+    if first is None:
+        return None
+    start, data, total = first
+    locator = ZipPkgInfoLocator(filename=filename, size=total, max_metadata=max_metadata)
+    locator.feed(start, data)
+    while (span := locator.next_span()) is not None:
+        more = get(span.start, span.end - 1)
+        if more is None:
+            raise SdistError(filename, "a range was refused after earlier ranges worked")
+        locator.feed(more[0], more[1])
+    return locator.pkg_info()
 
 
 def static_metadata(data: bytes, *, filename: str) -> bytes:

@@ -28,7 +28,6 @@ __all__ = [
     "EXIT_USAGE",
     "ApiVersionError",
     "BuildError",
-    "BuildRequiredError",
     "DynamicMetadataError",
     "FetchError",
     "HashMismatchError",
@@ -285,20 +284,6 @@ class NoCompatibleFileError(ResolutionError):
         self.name = name
         self.version = version
         self.reason = reason
-
-
-class BuildRequiredError(ResolutionError):
-    """Only an sdist without served metadata: its metadata would need a build."""
-
-    def __init__(self, name: str, version: str, filename: str) -> None:
-        super().__init__(
-            f"{name} {version} has no compatible wheel and the index serves no metadata for "
-            f"{filename}; its metadata would need a build, which skimlock does not do "
-            "(pin another version, or use --only-binary to skip it)"
-        )
-        self.name = name
-        self.version = version
-        self.filename = filename
 
 
 class MetadataUnavailableError(ResolutionError):

@@ -332,6 +332,15 @@ def sdist_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             *in_tree_backend("evilpkg", "1.0", "return write(metadata_directory, [])"),
             ("evilpkg-1.0/../escaped.txt", b"outside"),
         ]),
+        hand_sdist(out, "homewriter-1.0.tar.gz", in_tree_backend(
+            "homewriter", "1.0", textwrap.dedent("""\
+            import tempfile
+            with open(os.path.expanduser("~/skimlock-marker"), "w") as f:
+                f.write("home")
+            with open(os.path.join(tempfile.gettempdir(), "skimlock-marker"), "w") as f:
+                f.write("tmp")
+            return write(metadata_directory, [])""")),
+        ),
         hand_sdist(out, "hashbad-1.0.tar.gz", in_tree_backend(
             "hashbad", "1.0", "return write(metadata_directory, [])")),
         hand_sdist(out, "notgzip-1.0.tar.gz", [("notgzip-1.0/PKG-INFO", pkg_info())],
@@ -504,6 +513,21 @@ def test_bad_sdists_are_rejected_candidates(
     with pytest.raises(MetadataUnavailableError) as caught:
         run(sdist_server, f"{name}==1.0", build=BuildPolicy(timeout=2.0))
     assert why in str(caught.value).splitlines()[0]
+
+
+def test_build_writes_home_and_tmp_inside_its_directory(
+    sdist_server: Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    resolution, _stats = run(sdist_server, "homewriter")
+    assert pins(resolution) == {"homewriter": "1.0"}
+    assert not (home / "skimlock-marker").exists()
+    assert not (tmp / "skimlock-marker").exists()
+    assert not list(tmp.rglob("skimlock-marker"))  # and the build's own directory is gone
 
 
 def test_old_metadata_version_is_not_trusted(

@@ -173,10 +173,10 @@ class Builder:
 
         started = time.monotonic()
         deadline = started + self.policy.timeout
-        runner = _Runner(deadline=deadline)
         logger.info("building the metadata of %s (this runs code from the sdist)", file.filename)
         with tempfile.TemporaryDirectory(prefix="skimlock-build-") as temp:
             root = Path(temp)
+            runner = _Runner(deadline=deadline, scratch=root)
             archive = root / file.filename
             size = self.fetcher.download(file, str(archive), Category.BUILD)
             source = _extract(archive, root / "src", file.filename)
@@ -293,8 +293,12 @@ class _Runner:
     """A pyproject-hooks subprocess runner: captured output, a deadline, its own process group
     (killed whole on timeout)."""
 
-    def __init__(self, *, deadline: float) -> None:
+    def __init__(self, *, deadline: float, scratch: Path) -> None:
         self.deadline = deadline
+        #: HOME and TMPDIR of the subprocesses: what a build writes "at home" or in the temp
+        #: directory stays in the build's own directory and is removed with it.
+        self._home = scratch / "home"
+        self._tmp = scratch / "tmp"
         self._output: list[str] = []
 
     @property
@@ -313,6 +317,9 @@ class _Runner:
         for key in [k for k in env if k.startswith("PIP_")]:
             del env[key]  # no index, no config: pip installs local files only
         env.update(extra_environ or {})
+        self._home.mkdir(exist_ok=True)
+        self._tmp.mkdir(exist_ok=True)
+        env.update(HOME=str(self._home), TMPDIR=str(self._tmp))
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise subprocess.TimeoutExpired(list(cmd), 0)

@@ -4,9 +4,11 @@ Everything here uses index data only, so that no metadata is fetched for a file 
 not install: wheel tags, the file's Requires-Python, PEP 592 yanking, the version specifier,
 pre-release rules and ``--only-binary``/``--no-binary``.
 
-Work is lazy: a page is grouped by version with a cheap split of each filename; a version's files
-are parsed (wheel tags, Requires-Python) only when that version is reached in descending order.
-On numpy's page (about 4,400 files) the resolver typically looks at one or two versions.
+Work is lazy: the page arrives grouped by the version text of its file names
+(:class:`~skimlock.simple.FileGroup`); a version's records are built, checked (contradicting
+listings of one URL, ``--exclude-newer``) and parsed (wheel tags, Requires-Python) only when that
+version is reached in descending order, and kept for the run. On numpy's page (about 4,400
+files) the resolver typically looks at one or two versions.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -29,14 +32,14 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from .simple import IndexFile, ProjectPage
+from .errors import UploadTimeMissingError, redact
+from .simple import FileGroup, IndexFile, ProjectPage, version_text
 from .target import Target
 
 __all__ = ["BinaryPolicy", "Candidate", "ProjectFiles"]
 
 logger = logging.getLogger(__name__)
 
-_SDIST_SUFFIXES = (".tar.gz", ".zip")
 #: Sorts sdists after every wheel.
 _SDIST_RANK = 1 << 30
 
@@ -80,30 +83,48 @@ class Candidate:
         return all(f.yanked for f in self.files)
 
 
-class ProjectFiles:
-    """A project page grouped by version; yields :class:`Candidate` objects lazily."""
+#: Where a version's files come from: a parsed page's group, or a record built in code.
+_Source = FileGroup | IndexFile
 
-    def __init__(self, page: ProjectPage, *, index_url: str) -> None:
+
+class ProjectFiles:
+    """A project page grouped by version; yields :class:`Candidate` objects lazily.
+
+    ``exclude_newer``: files uploaded after this moment are invisible (PEP 700 ``upload-time``);
+    a file the index gives no upload time for raises :class:`UploadTimeMissingError`.
+    """
+
+    def __init__(
+        self, page: ProjectPage, *, index_url: str, exclude_newer: datetime | None = None
+    ) -> None:
         self.name = page.name
         self.index_url = index_url
         self.page_url = page.url
+        self.exclude_newer = exclude_newer
         self._index_of: dict[Version, str] = {}
-        by_version: dict[Version, list[IndexFile]] = {}
-        raw_versions: dict[str, Version | None] = {}
-        for file in page.files:
-            text = _version_text(file.filename)
-            if text is None:
+        by_version: dict[Version, list[_Source]] = {}
+        parsed: dict[str, Version | None] = {}
+        sources: list[tuple[str | None, _Source]] = [
+            (version_text(f.filename), f) for f in page.files
+        ]
+        sources += [(group.version, group) for group in page.groups]
+        for text, source in sources:
+            if not text:
                 continue
-            if text not in raw_versions:
+            if text not in parsed:
                 try:
-                    raw_versions[text] = Version(text)
+                    parsed[text] = Version(text)
                 except InvalidVersion:
-                    logger.debug("skipping %s: invalid version %r", file.filename, text)
-                    raw_versions[text] = None
-            version = raw_versions[text]
+                    logger.debug("skipping files of %s with invalid version %r", self.name, text)
+                    parsed[text] = None
+            version = parsed[text]
             if version is not None:
-                by_version.setdefault(version, []).append(file)
-        self._by_version = by_version
+                by_version.setdefault(version, []).append(source)
+        #: Per version, the sources of each index in index order (one index unless merged).
+        self._sources: dict[Version, list[list[_Source]]] = {
+            version: [found] for version, found in by_version.items()
+        }
+        self._built: dict[Version, tuple[IndexFile, ...]] = {}
         self.versions: tuple[Version, ...] = tuple(sorted(by_version, reverse=True))
 
     @classmethod
@@ -115,20 +136,50 @@ class ProjectFiles:
         """
         first = projects[0]
         merged = copy.copy(first)
-        by_version: dict[Version, list[IndexFile]] = {}
+        sources: dict[Version, list[list[_Source]]] = {}
         index_of: dict[Version, str] = {}
-        seen: set[str] = set()
         for project in projects:
-            for version, files in project._by_version.items():
-                for file in files:
-                    if file.filename not in seen:
-                        seen.add(file.filename)
-                        by_version.setdefault(version, []).append(file)
-                        index_of.setdefault(version, project.index_url)
-        merged._by_version = by_version
+            for version, found in project._sources.items():
+                sources.setdefault(version, []).extend(found)
+                index_of.setdefault(version, project.index_url)
+        merged._sources = sources
         merged._index_of = index_of
-        merged.versions = tuple(sorted(by_version, reverse=True))
+        merged._built = {}
+        merged.versions = tuple(sorted(sources, reverse=True))
         return merged
+
+    def files(self, version: Version) -> tuple[IndexFile, ...]:
+        """Every file listed for ``version`` (after the checks above), in page order."""
+        built = self._built.get(version)
+        if built is not None:
+            return built
+        seen: set[str] = set()
+        kept: list[IndexFile] = []
+        for found in self._sources.get(version, ()):
+            files: list[IndexFile] = []
+            for source in found:
+                if isinstance(source, IndexFile):
+                    files.append(source)
+                else:
+                    files.extend(source.records())
+            # A filename listed by an earlier index shadows the later ones (merge).
+            fresh = [f for f in _consistent(files, self.page_url) if f.filename not in seen]
+            seen.update(f.filename for f in fresh)
+            kept.extend(fresh)
+        if self.exclude_newer is not None:
+            kept = self._cool(kept, self.exclude_newer)
+        built = self._built[version] = tuple(kept)
+        return built
+
+    def _cool(self, files: list[IndexFile], cutoff: datetime) -> list[IndexFile]:
+        kept = []
+        for file in files:
+            uploaded = file.uploaded_at
+            if uploaded is None:
+                raise UploadTimeMissingError(self.name, file.filename, self.page_url)
+            if uploaded <= cutoff:
+                kept.append(file)
+        return kept
 
     def candidates(
         self,
@@ -178,7 +229,7 @@ class ProjectFiles:
         policy = binary or BinaryPolicy()
         python = target.python_full_version
         kept: list[tuple[int, IndexFile]] = []
-        for file in self._by_version.get(version, ()):
+        for file in self.files(version):
             if file.yanked and not allow_yanked:
                 continue
             if file.requires_python and not _python_ok(file.requires_python, python):
@@ -211,17 +262,33 @@ class ProjectFiles:
                 )
 
 
-def _version_text(filename: str) -> str | None:
-    """The version part of a wheel or sdist filename, without full validation."""
-    if filename.endswith(".whl"):
-        parts = filename.split("-")
-        return parts[1] if len(parts) in (5, 6) else None
-    for suffix in _SDIST_SUFFIXES:
-        if filename.endswith(suffix):
-            stem = filename[: -len(suffix)]
-            if "-" in stem:
-                return stem.rpartition("-")[2]
-    return None
+def _consistent(files: list[IndexFile], page_url: str) -> list[IndexFile]:
+    """``files`` with each URL once: repeated listings of a URL with the same hashes are
+    merged (first listing wins, hashes joined); listings that contradict each other on a
+    hash drop the URL with a warning, since the index cannot say which one is right."""
+    if len({f.url for f in files}) == len(files):
+        return files
+    by_url: dict[str, IndexFile] = {}
+    contradicted: set[str] = set()
+    for file in files:
+        first = by_url.get(file.url)
+        if first is None:
+            by_url[file.url] = file
+            continue
+        clash = sorted(
+            name for name, digest in file.hashes.items()
+            if first.hashes.get(name, digest) != digest
+        )
+        if clash:
+            if file.url not in contradicted:
+                logger.warning(
+                    "ignoring %r: %s lists %r more than once with different %s hashes",
+                    file.filename, redact(page_url), redact(file.url), "/".join(clash),
+                )
+            contradicted.add(file.url)
+        elif file.hashes.keys() - first.hashes.keys():
+            by_url[file.url] = replace(first, hashes={**file.hashes, **first.hashes})
+    return [f for url, f in by_url.items() if url not in contradicted]
 
 
 @lru_cache(maxsize=4096)

@@ -4,10 +4,19 @@ Owns PEP 503 (HTML), PEP 691 (JSON), PEP 592 (yanked), PEP 629 (api-version), PE
 metadata keys) and PEP 700 (size, upload-time, versions). Takes bytes and returns records; never
 imports httpx.
 
-HTML pages are read with a small regex scanner over ``<a>``, ``<base>`` and ``<meta>`` tags rather
-than :mod:`html.parser`, which is several times slower on big pages (numpy: ~4,400 files). It
-accepts any attribute order, quoting and case, entities in values and text, and skips comments;
-see ``benchmarks/bench_parse.py``.
+Parsing is lazy, so that its cost follows what the resolver reads rather than the page's size
+(numpy's page lists ~4,400 files; a resolver looks at one or two of its versions). A page is
+reduced at once to :class:`FileGroup` objects, one per version text found in the file names
+(a cheap filename scan), each holding the raw text of its entries; the page's bytes are not
+kept. A group's :class:`IndexFile` records (hashes, metadata, yanking, size...) are built only
+when :meth:`FileGroup.records` is called, and PEP 700 ``upload-time`` is parsed only when
+:attr:`IndexFile.uploaded_at` is read.
+
+JSON pages are decoded with :mod:`msgspec` (in C): one pass for the names, one for each entry's
+raw text. HTML pages are read with a small regex scanner over ``<a>``, ``<base>`` and ``<meta>``
+tags rather than :mod:`html.parser`, which is several times slower on big pages. It accepts any
+attribute order, quoting and case, entities in values and text, and skips comments. See
+``benchmarks/bench_parse.py``.
 """
 
 from __future__ import annotations
@@ -19,12 +28,14 @@ import html
 import json
 import logging
 import re
+from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import unquote, urljoin, urlsplit
 
+import msgspec
 from packaging.utils import NormalizedName, canonicalize_name
 
 from skimlock.errors import ApiVersionError, IndexPageError, redact
@@ -33,11 +44,14 @@ __all__ = [
     "ACCEPT",
     "SUPPORTED_API_VERSION",
     "CoreMetadata",
+    "FileGroup",
     "IndexFile",
     "ProjectPage",
     "normalize",
     "parse_project_page",
+    "parse_upload_time",
     "project_url",
+    "version_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,8 +92,20 @@ class IndexFile:
     core_metadata: CoreMetadata | None = None
     #: PEP 700 ``size`` in bytes, when given.
     size: int | None = None
-    #: PEP 700 ``upload-time`` (or HTML ``data-upload-time``), timezone-aware, when given.
+    #: PEP 700 ``upload-time``, timezone-aware, for records built in code; parsed pages leave
+    #: it None and keep the text in ``upload_time_text``. Read :attr:`uploaded_at`.
     upload_time: datetime | None = None
+    #: PEP 700 ``upload-time`` (or HTML ``data-upload-time``) as the page gave it, unparsed.
+    upload_time_text: str | None = None
+
+    @property
+    def uploaded_at(self) -> datetime | None:
+        """When the file was uploaded (timezone-aware), if the index says and it parses."""
+        if self.upload_time is not None:
+            return self.upload_time
+        if self.upload_time_text is None:
+            return None
+        return parse_upload_time(self.upload_time_text)
 
     @property
     def metadata_url(self) -> str:
@@ -92,6 +118,44 @@ class IndexFile:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class FileGroup:
+    """The entries of one page whose file names carry the same version text, still unparsed.
+
+    ``version`` is the text found by :func:`version_text` ("" when a name shows none, e.g. an
+    ``.exe``). :meth:`records` builds the entries' :class:`IndexFile` records (malformed ones,
+    and links that are not http, https or file URLs, are skipped and logged at debug level).
+    """
+
+    version: str
+    #: Where each entry stood on the page (increasing), to restore page order across groups.
+    positions: array[int]
+    #: Base URL for relative links (the page URL, or an HTML ``<base href>``).
+    base: str
+    #: The page URL, for log messages.
+    page_url: str
+    #: JSON: the entries' objects joined by commas (bytes); HTML: the ``<a>`` tags (str).
+    payload: bytes | str
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def records(self) -> list[IndexFile]:
+        """The group's files, in page order."""
+        return [f for _, f in self.placed()]
+
+    def placed(self) -> list[tuple[int, IndexFile]]:
+        """The group's files with their page positions."""
+        if isinstance(self.payload, bytes):
+            entries = _JSON_ENTRIES.decode(b"[" + self.payload + b"]")
+            built = [_json_file(e, self.page_url) for e in entries]
+        else:
+            built = [
+                _html_file(m[1], m[2], self.base) for m in _ANCHOR.finditer(self.payload)
+            ]
+        return [(pos, f) for pos, f in zip(self.positions, built, strict=True) if f is not None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectPage:
     """A parsed project page."""
 
@@ -101,9 +165,20 @@ class ProjectPage:
     url: str
     #: ``pypi:repository-version`` / ``meta.api-version``; "1.0" when the page does not say.
     api_version: str
-    files: tuple[IndexFile, ...]
+    #: Records built in code (tests, synthetic pages). A parsed page leaves this empty and lists
+    #: its files in ``groups``; :meth:`records` gives both.
+    files: tuple[IndexFile, ...] = ()
+    #: The parsed page's files, grouped by the version text of their names, unparsed.
+    groups: tuple[FileGroup, ...] = ()
     #: PEP 700 ``versions`` (JSON only); empty when not given.
     versions: tuple[str, ...] = ()
+
+    def records(self) -> tuple[IndexFile, ...]:
+        """Every file of the page in page order (builds every record: for tests and tools,
+        not for the resolver, which asks :class:`FileGroup` for the versions it reaches)."""
+        placed = [item for group in self.groups for item in group.placed()]
+        placed.sort(key=lambda item: item[0])
+        return self.files + tuple(f for _, f in placed)
 
 
 # --- names and URLs ----------------------------------------------------------------------------
@@ -117,6 +192,22 @@ def normalize(name: str) -> NormalizedName:
 def project_url(index_url: str, name: str) -> str:
     """URL of ``name``'s project page on the index at ``index_url`` (PEP 503: trailing slash)."""
     return f"{index_url.rstrip('/')}/{normalize(name)}/"
+
+
+_SDIST_SUFFIXES = (".tar.gz", ".zip")
+
+
+def version_text(filename: str) -> str | None:
+    """The version part of a wheel or sdist filename, without validating it."""
+    if filename.endswith(".whl"):
+        parts = filename.split("-")
+        return parts[1] if len(parts) in (5, 6) else None
+    for suffix in _SDIST_SUFFIXES:
+        if filename.endswith(suffix):
+            stem = filename[: -len(suffix)]
+            if "-" in stem:
+                return stem.rpartition("-")[2]
+    return None
 
 
 # --- dispatch ----------------------------------------------------------------------------------
@@ -227,7 +318,7 @@ _ISO_8601 = re.compile(
 )
 
 
-def _parse_time(value: str) -> datetime | None:
+def parse_upload_time(value: str) -> datetime | None:
     """ISO 8601 date-time (``Z`` allowed, unlike 3.10's fromisoformat); naive means UTC."""
     if (
         len(value) == 27 and value[26] == "Z" and value[19] == "." and value[10] in "Tt "
@@ -269,12 +360,23 @@ def _parse_size(value: object) -> int | None:
     return None
 
 
+#: Schemes a file may be fetched from; other links (``javascript:``, ``data:``...) are skipped.
+_FILE_SCHEMES = ("http", "https", "file")
+
+
 def _resolve(base: str, href: str) -> str:
-    """Absolute URL of ``href`` without its fragment (raises ValueError for a broken URL)."""
+    """Absolute URL of ``href`` without its fragment.
+
+    Raises ValueError for a broken URL or one whose scheme is not http, https or file.
+    """
     href = href.partition("#")[0]
     if href.startswith(("https://", "http://")) and href.isascii() and "[" not in href:
         return href  # fast path: already absolute, nothing urlsplit could reject
-    return urljoin(base, href)
+    url = urljoin(base, href)
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in _FILE_SCHEMES:
+        raise ValueError(f"unsupported URL scheme {scheme!r}")
+    return url
 
 
 # --- HTML (PEP 503) ------------------------------------------------------------------------------
@@ -346,12 +448,44 @@ def _parse_html(text: str, *, url: str, name: NormalizedName) -> ProjectPage:
             seen_version = True
             api_version = _check_api_version(attrs["content"], url)
 
-    files: list[IndexFile] = []
+    # Group the anchors by the version text of their file names, remembering only where each
+    # anchor lies; attributes are parsed later, for the groups the resolver reaches.
+    spans: dict[str, tuple[array[int], array[int]]] = {}
     for match in _ANCHOR.finditer(text):
-        entry = _html_file(match[1], match[2], base)
-        if entry is not None:
-            files.append(entry)
-    return ProjectPage(name=name, url=url, api_version=api_version, files=tuple(files))
+        filename = match[2].strip()
+        if "&" in filename:
+            filename = html.unescape(filename).strip()
+        if not filename:
+            filename = _filename_from_href(match[1], base)
+        key = version_text(filename) or ""
+        where = spans.get(key)
+        if where is None:
+            where = spans[key] = (array("q"), array("q"))
+        start, end = match.span()
+        where[0].append(start)
+        where[1].append(end)
+    groups = tuple(
+        FileGroup(
+            version=key,
+            positions=starts,
+            base=base,
+            page_url=url,
+            payload="".join([text[s:e] for s, e in zip(starts, ends, strict=True)]),
+        )
+        for key, (starts, ends) in spans.items()
+    )
+    return ProjectPage(name=name, url=url, api_version=api_version, groups=groups)
+
+
+def _filename_from_href(attr_text: str, base: str) -> str:
+    """The file name an anchor without text names by its href ("" when there is none)."""
+    href = _attributes(attr_text).get("href")
+    if href is None:
+        return ""
+    try:
+        return unquote(urlsplit(_resolve(base, href.strip())).path.rpartition("/")[2])
+    except ValueError:
+        return ""
 
 
 def _html_file(attr_text: str, anchor_text: str, base: str) -> IndexFile | None:
@@ -362,8 +496,8 @@ def _html_file(attr_text: str, anchor_text: str, base: str) -> IndexFile | None:
     href = href.strip()
     try:
         file_url = _resolve(base, href)
-    except ValueError:
-        logger.debug("skipping anchor with unusable href %r", href)
+    except ValueError as exc:
+        logger.debug("skipping anchor with unusable href %r: %s", href, exc)
         return None
 
     filename = anchor_text.strip()
@@ -399,7 +533,6 @@ def _html_file(attr_text: str, anchor_text: str, base: str) -> IndexFile | None:
     core_metadata = None if metadata is None else _html_core_metadata(metadata)
 
     size = attrs.get("data-size")
-    upload_time = attrs.get("data-upload-time")
     return IndexFile(
         filename=filename,
         url=file_url,
@@ -409,80 +542,147 @@ def _html_file(attr_text: str, anchor_text: str, base: str) -> IndexFile | None:
         yanked_reason=yanked_reason,
         core_metadata=core_metadata,
         size=None if size is None else _parse_size(size),
-        upload_time=None if upload_time is None else _parse_time(upload_time),
+        upload_time_text=attrs.get("data-upload-time"),
     )
 
 
 # --- JSON (PEP 691) -------------------------------------------------------------------------------
 
 
-def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPage:
-    try:
-        data = json.loads(content.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise IndexPageError(url, f"JSON page is not valid UTF-8: {exc}") from None
-    except RecursionError:
-        raise IndexPageError(url, "JSON page is nested too deeply") from None
-    except ValueError as exc:
-        raise IndexPageError(url, f"invalid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise IndexPageError(url, f"JSON page is a {type(data).__name__}, not an object")
+class _Listed(msgspec.Struct, gc=False):
+    """What the first pass reads of a PEP 691 file entry: it must have these as strings."""
 
-    meta = data.get("meta", {})
+    filename: str
+    url: str
+
+
+class _ListedPage(msgspec.Struct, gc=False):
+    files: list[_Listed]
+    meta: Any = msgspec.UNSET
+    versions: Any = msgspec.UNSET
+
+
+class _RawPage(msgspec.Struct, gc=False):
+    files: list[msgspec.Raw]
+
+
+class _JsonEntry(msgspec.Struct, gc=False):
+    """A PEP 691/700/714 file entry, decoded only for the versions the resolver reaches.
+
+    Fields that may be absent or mistyped are ``Any`` (checked by :func:`_json_file`, which
+    skips a mistyped entry instead of failing the page); UNSET tells absent from ``null``.
+    """
+
+    filename: str
+    url: str
+    hashes: Any = msgspec.UNSET
+    requires_python: Any = msgspec.field(default=None, name="requires-python")
+    yanked: Any = None
+    core_metadata: Any = msgspec.field(default=msgspec.UNSET, name="core-metadata")
+    dist_info_metadata: Any = msgspec.field(default=None, name="dist-info-metadata")
+    size: Any = None
+    upload_time: Any = msgspec.field(default=None, name="upload-time")
+
+
+_JSON_LISTED = msgspec.json.Decoder(_ListedPage)
+_JSON_RAW = msgspec.json.Decoder(_RawPage)
+_JSON_ENTRIES = msgspec.json.Decoder(list[_JsonEntry])
+
+
+def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPage:
+    if content.startswith(codecs.BOM_UTF8):
+        content = content[len(codecs.BOM_UTF8):]
+    try:
+        listed = _JSON_LISTED.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        _raise_json_error(content, url, exc)
+
+    meta = {} if listed.meta is msgspec.UNSET else listed.meta
     if not isinstance(meta, dict):
         raise IndexPageError(url, "'meta' is not an object")
     raw_version = meta.get("api-version", "1.0")
     if not isinstance(raw_version, str):
         raise IndexPageError(url, f"'meta.api-version' is not a string: {raw_version!r}")
     api_version = _check_api_version(raw_version, url)
+    raw_versions = [] if listed.versions is msgspec.UNSET else listed.versions
+    if not isinstance(raw_versions, list):
+        raise IndexPageError(url, "'versions' is not a list")
+    versions = tuple(v for v in raw_versions if isinstance(v, str))
 
+    # Group the entries by the version text of their file names; drop the names, then keep
+    # each group's entries as raw JSON text, decoded when the resolver reaches the version.
+    indexes: dict[str, array[int]] = {}
+    for index, entry in enumerate(listed.files):
+        key = version_text(entry.filename.strip()) or ""
+        where = indexes.get(key)
+        if where is None:
+            where = indexes[key] = array("q")
+        where.append(index)
+    del listed
+    raws = _JSON_RAW.decode(content).files
+    groups = tuple(
+        FileGroup(
+            version=key,
+            positions=where,
+            base=url,
+            page_url=url,
+            payload=b",".join([raws[i] for i in where]),
+        )
+        for key, where in indexes.items()
+    )
+    return ProjectPage(
+        name=name, url=url, api_version=api_version, groups=groups, versions=versions
+    )
+
+
+def _raise_json_error(content: bytes, url: str, exc: Exception) -> NoReturn:
+    """Explain why a JSON page failed the fast decoder, with the standard library's words."""
+    try:
+        data = json.loads(content.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise IndexPageError(url, f"JSON page is not valid UTF-8: {error}") from None
+    except RecursionError:
+        raise IndexPageError(url, "JSON page is nested too deeply") from None
+    except ValueError as error:
+        raise IndexPageError(url, f"invalid JSON: {error}") from None
+    if isinstance(exc, RecursionError):
+        raise IndexPageError(url, "JSON page is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise IndexPageError(url, f"JSON page is a {type(data).__name__}, not an object")
     raw_files = data.get("files")
     if not isinstance(raw_files, list):
         what = "missing" if raw_files is None else f"a {type(raw_files).__name__}"
         raise IndexPageError(url, f"'files' must be a list, found {what}")
-    files: list[IndexFile] = []
     for index, raw in enumerate(raw_files):
         if not isinstance(raw, dict):
             raise IndexPageError(url, f"files[{index}] is not an object")
-        entry = _json_file(raw, index, url)
-        if entry is not None:
-            files.append(entry)
-
-    raw_versions = data.get("versions", [])
-    if not isinstance(raw_versions, list):
-        raise IndexPageError(url, "'versions' is not a list")
-    versions = tuple(v for v in raw_versions if isinstance(v, str))
-    return ProjectPage(
-        name=name, url=url, api_version=api_version, files=tuple(files), versions=versions
-    )
+        for key in ("filename", "url"):
+            if not isinstance(raw.get(key), str):
+                raise IndexPageError(url, f"files[{index}] has no string {key!r}")
+    raise IndexPageError(url, f"invalid JSON page: {exc}") from None
 
 
-def _json_file(raw: dict[str, Any], index: int, url: str) -> IndexFile | None:
-    filename = raw.get("filename")
-    href = raw.get("url")
-    if not isinstance(filename, str) or not isinstance(href, str):
-        missing = "filename" if not isinstance(filename, str) else "url"
-        raise IndexPageError(url, f"files[{index}] has no string {missing!r}")
-    filename = filename.strip()
+def _json_file(raw: _JsonEntry, url: str) -> IndexFile | None:
+    filename = raw.filename.strip()
     if not filename:
-        logger.debug("skipping files[%d] on %s: empty filename", index, redact(url))
+        logger.debug("skipping a file with an empty filename on %s", redact(url))
         return None
     try:
-        file_url = _resolve(url, href.strip())
-    except ValueError:
-        logger.debug("skipping %s on %s: unusable url %r", filename, redact(url), href)
+        file_url = _resolve(url, raw.url.strip())
+    except ValueError as exc:
+        logger.debug("skipping %r on %s: unusable url %r: %s", filename, redact(url), raw.url, exc)
         return None
 
-    hashes = _json_hashes(raw.get("hashes", {}))
-    requires_python = raw.get("requires-python")
-    yanked_value = raw.get("yanked")
+    hashes = _json_hashes({} if raw.hashes is msgspec.UNSET else raw.hashes)
+    requires_python = raw.requires_python
+    yanked_value = raw.yanked
     if (
         hashes is None
         or not (requires_python is None or isinstance(requires_python, str))
         or not (yanked_value is None or isinstance(yanked_value, (bool, str)))
     ):
         logger.debug(
-            "skipping %s on %s: mistyped hashes/requires-python/yanked", filename, redact(url)
+            "skipping %r on %s: mistyped hashes/requires-python/yanked", filename, redact(url)
         )
         return None
     if requires_python is not None:
@@ -492,13 +692,12 @@ def _json_file(raw: dict[str, Any], index: int, url: str) -> IndexFile | None:
         yanked_reason = yanked_value.strip() or None
 
     # PEP 714: the new key wins whenever present, even when its value is unusable.
-    if "core-metadata" in raw:
-        core_metadata = _json_core_metadata(raw["core-metadata"])
+    if raw.core_metadata is not msgspec.UNSET:
+        core_metadata = _json_core_metadata(raw.core_metadata)
     else:
-        core_metadata = _json_core_metadata(raw.get("dist-info-metadata"))
+        core_metadata = _json_core_metadata(raw.dist_info_metadata)
 
-    size = raw.get("size")
-    upload_time = raw.get("upload-time")
+    upload_time = raw.upload_time
     return IndexFile(
         filename=filename,
         url=file_url,
@@ -507,6 +706,6 @@ def _json_file(raw: dict[str, Any], index: int, url: str) -> IndexFile | None:
         yanked=yanked_value is True or isinstance(yanked_value, str),
         yanked_reason=yanked_reason,
         core_metadata=core_metadata,
-        size=None if size is None else _parse_size(size),
-        upload_time=_parse_time(upload_time) if isinstance(upload_time, str) else None,
+        size=None if raw.size is None else _parse_size(raw.size),
+        upload_time_text=upload_time if isinstance(upload_time, str) else None,
     )

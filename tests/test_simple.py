@@ -502,7 +502,6 @@ def test_upload_time(value: object, expected: datetime | None) -> None:
         (b'{"files": {}}', "'files' must be a list, found a dict"),
         (b'{"files": [1]}', r"files\[0\] is not an object"),
         (b'{"files": [{"url": "x"}]}', r"files\[0\] has no string 'filename'"),
-        (b'{"files": [{"filename": "x", "url": null}]}', r"files\[0\] has no string 'url'"),
         (b'{"meta": [], "files": []}', "'meta' is not an object"),
         (b'{"meta": {"api-version": 1.0}, "files": []}', "api-version' is not a string"),
         (b'{"meta": {"api-version": "one"}, "files": []}', "invalid repository API version"),
@@ -516,6 +515,18 @@ def test_json_structural_errors(content: bytes, reason: str) -> None:
         parse_project_page(content, content_type=JSON, url=PAGE_URL, name="demo")
     assert "\n" not in str(info.value)
     assert info.value.url == PAGE_URL
+
+
+def test_json_entry_without_url_fails_when_its_version_is_reached() -> None:
+    content = json.dumps(json_page(
+        json_file(filename="demo-2.0.tar.gz"),
+        {"filename": "demo-1.0.tar.gz", "url": None},
+    )).encode()
+    page = parse_project_page(content, content_type=JSON, url=PAGE_URL, name="demo")
+    by_version = {g.version: g for g in page.groups}
+    assert [f.filename for f in by_version["2.0"].records()] == ["demo-2.0.tar.gz"]
+    with pytest.raises(IndexPageError, match=r"files\[1\] has no string 'url'"):
+        by_version["1.0"].records()
 
 
 @pytest.mark.parametrize(

@@ -228,12 +228,19 @@ class ProjectFiles:
         """
         policy = binary or BinaryPolicy()
         python = target.python_full_version
+        if version not in self._built and self._python_rules_out(version, python):
+            return ()
         kept: list[tuple[int, IndexFile]] = []
+        python_ok: dict[str, bool] = {}  # a version's files mostly share one Requires-Python
         for file in self.files(version):
             if file.yanked and not allow_yanked:
                 continue
-            if file.requires_python and not _python_ok(file.requires_python, python):
-                continue
+            if file.requires_python:
+                ok = python_ok.get(file.requires_python)
+                if ok is None:
+                    ok = python_ok[file.requires_python] = _python_ok(file.requires_python, python)
+                if not ok:
+                    continue
             if file.is_wheel:
                 if not policy.wheels_allowed(self.name):
                     continue
@@ -247,6 +254,23 @@ class ProjectFiles:
             kept = [(rank, f) for rank, f in kept if not f.yanked]
         kept.sort(key=lambda item: item[0])  # stable: index order among equals
         return tuple(f for _, f in kept)
+
+    def _python_rules_out(self, version: Version, python: Version) -> bool:
+        """True when every file of ``version`` has a Requires-Python that excludes ``python``,
+        read without building the records (the newest releases of a project often need a
+        newer Python than the target)."""
+        for found in self._sources.get(version, ()):
+            for source in found:
+                if isinstance(source, IndexFile):
+                    return False
+                values = source.requires_pythons()
+                if values is None:
+                    return False
+                for value in values:
+                    text = value.strip() if isinstance(value, str) else None
+                    if not text or _python_ok(text, python):
+                        return False
+        return True
 
     def _candidates(
         self, versions: Iterable[Version], target: Target, policy: BinaryPolicy, pinned: bool

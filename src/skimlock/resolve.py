@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.markers import UndefinedComparison
 from packaging.specifiers import SpecifierSet
@@ -43,6 +44,8 @@ class ResolveOptions:
     #: resolvelib rounds before giving up.
     max_rounds: int = 20_000
     prefetch: bool = True
+    #: ``--exclude-newer``: files uploaded after this moment are ignored.
+    exclude_newer: datetime | None = None
 
 
 class _Reporter(BaseReporter[Req, ResolverCandidate, Identifier]):
@@ -73,7 +76,9 @@ def resolve(
         )
     roots = list(_roots(inputs.requirements, target))
     constraints = _constraints(inputs.constraints, target)
-    indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
+    indexes = Indexes(
+        fetcher, options.indexes, merge=options.merge_indexes, exclude_newer=options.exclude_newer
+    )
     provider = Provider(
         indexes=indexes,
         target=target,

@@ -143,11 +143,22 @@ class FileGroup:
         """The group's files, in page order."""
         return [f for _, f in self.placed()]
 
+    def requires_pythons(self) -> list[object] | None:
+        """The raw ``requires-python`` value of each entry (JSON groups; None for HTML), read
+        without building records: lets a caller pass over a version no file of which suits
+        the target's Python."""
+        if isinstance(self.payload, bytes):
+            return [e.requires_python for e in _JSON_RPS.decode(b"[" + self.payload + b"]")]
+        return None
+
     def placed(self) -> list[tuple[int, IndexFile]]:
         """The group's files with their page positions."""
         if isinstance(self.payload, bytes):
             entries = _JSON_ENTRIES.decode(b"[" + self.payload + b"]")
-            built = [_json_file(e, self.page_url) for e in entries]
+            built = [
+                _json_file(e, index, self.page_url)
+                for e, index in zip(entries, self.positions, strict=True)
+            ]
         else:
             built = [
                 _html_file(m[1], m[2], self.base) for m in _ANCHOR.finditer(self.payload)
@@ -250,6 +261,7 @@ def parse_project_page(content: bytes, *, content_type: str, url: str, name: str
 # --- shared field parsing --------------------------------------------------------------------
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
+_LOWER_HEX = re.compile(r"[0-9a-f]+")
 #: ``<hashname>=<hex digest>`` (PEP 658 attribute values, URL fragments).
 _HASH_PAIR = re.compile(r"([A-Za-z0-9_-]+)=([0-9a-fA-F]+)")
 #: Fragment keys we take for hashes: other keys (``egg=``, ``subdirectory=``) are not digests.
@@ -296,6 +308,10 @@ def _json_hashes(value: object) -> dict[str, str] | None:
     """A PEP 691 hashes dict, keeping only hex digests; None when ``value`` is not a dict."""
     if not isinstance(value, dict):
         return None
+    if len(value) == 1:  # fast path for the usual {"sha256": "<lower-case hex>"}
+        digest = value.get("sha256")
+        if isinstance(digest, str) and _LOWER_HEX.fullmatch(digest):
+            return {"sha256": digest}
     hashes = {}
     for key, digest in value.items():
         if isinstance(key, str) and isinstance(digest, str) and _HEX.fullmatch(digest):
@@ -550,10 +566,10 @@ def _html_file(attr_text: str, anchor_text: str, base: str) -> IndexFile | None:
 
 
 class _Listed(msgspec.Struct, gc=False):
-    """What the first pass reads of a PEP 691 file entry: it must have these as strings."""
+    """What the first pass reads of a PEP 691 file entry (a string ``filename`` it must have;
+    ``url`` is checked when the entry's version is reached)."""
 
     filename: str
-    url: str
 
 
 class _ListedPage(msgspec.Struct, gc=False):
@@ -574,7 +590,7 @@ class _JsonEntry(msgspec.Struct, gc=False):
     """
 
     filename: str
-    url: str
+    url: Any = msgspec.UNSET
     hashes: Any = msgspec.UNSET
     requires_python: Any = msgspec.field(default=None, name="requires-python")
     yanked: Any = None
@@ -584,7 +600,12 @@ class _JsonEntry(msgspec.Struct, gc=False):
     upload_time: Any = msgspec.field(default=None, name="upload-time")
 
 
+class _JsonRequiresPython(msgspec.Struct, gc=False):
+    requires_python: Any = msgspec.field(default=None, name="requires-python")
+
+
 _JSON_LISTED = msgspec.json.Decoder(_ListedPage)
+_JSON_RPS = msgspec.json.Decoder(list[_JsonRequiresPython])
 _JSON_RAW = msgspec.json.Decoder(_RawPage)
 _JSON_ENTRIES = msgspec.json.Decoder(list[_JsonEntry])
 
@@ -611,19 +632,18 @@ def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPag
 
     # Group the entries by the version text of their file names; drop the names, then keep
     # each group's entries as raw JSON text, decoded when the resolver reaches the version.
-    indexes: dict[str, array[int]] = {}
-    for index, entry in enumerate(listed.files):
-        key = version_text(entry.filename.strip()) or ""
-        where = indexes.get(key)
-        if where is None:
-            where = indexes[key] = array("q")
-        where.append(index)
+    # Surrounding blanks only matter when they hide the suffix: strip in that (rare) case.
+    keys = [
+        version_text(entry.filename) or version_text(entry.filename.strip())
+        for entry in listed.files
+    ]
     del listed
+    indexes = _group_indexes(keys)
     raws = _JSON_RAW.decode(content).files
     groups = tuple(
         FileGroup(
-            version=key,
-            positions=where,
+            version=key or "",
+            positions=array("q", where),
             base=url,
             page_url=url,
             payload=b",".join([raws[i] for i in where]),
@@ -633,6 +653,20 @@ def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPag
     return ProjectPage(
         name=name, url=url, api_version=api_version, groups=groups, versions=versions
     )
+
+
+def _group_indexes(keys: list[str | None]) -> dict[str | None, list[int]]:
+    """Positions of equal keys, by key in order of first appearance."""
+    indexes: dict[str | None, list[int]] = {}
+    previous: str | None = ""
+    where: list[int] = []
+    for index, key in enumerate(keys):
+        if key != previous:  # files of one version usually come together
+            found = indexes.get(key)
+            where = indexes[key] = [] if found is None else found
+            previous = key
+        where.append(index)
+    return indexes
 
 
 def _raise_json_error(content: bytes, url: str, exc: Exception) -> NoReturn:
@@ -656,13 +690,14 @@ def _raise_json_error(content: bytes, url: str, exc: Exception) -> NoReturn:
     for index, raw in enumerate(raw_files):
         if not isinstance(raw, dict):
             raise IndexPageError(url, f"files[{index}] is not an object")
-        for key in ("filename", "url"):
-            if not isinstance(raw.get(key), str):
-                raise IndexPageError(url, f"files[{index}] has no string {key!r}")
+        if not isinstance(raw.get("filename"), str):
+            raise IndexPageError(url, f"files[{index}] has no string 'filename'")
     raise IndexPageError(url, f"invalid JSON page: {exc}") from None
 
 
-def _json_file(raw: _JsonEntry, url: str) -> IndexFile | None:
+def _json_file(raw: _JsonEntry, index: int, url: str) -> IndexFile | None:
+    if not isinstance(raw.url, str):
+        raise IndexPageError(url, f"files[{index}] has no string 'url'")
     filename = raw.filename.strip()
     if not filename:
         logger.debug("skipping a file with an empty filename on %s", redact(url))

@@ -680,3 +680,47 @@ def test_fuzz_json_structure(files: list[dict[str, Any]], meta: dict[str, Any],
                              versions: Any) -> None:
     content = json.dumps({"meta": meta, "files": files, "versions": versions}).encode()
     _parse_or_skimlock_error(content, JSON)
+
+
+# --- lazy groups and link schemes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("href", ["javascript:alert(1)", "JavaScript:void(0)", "data:,x",
+                                  "mailto:a@b.example", "ftp://files.example/demo-1.0.tar.gz"])
+def test_links_that_are_not_file_urls_are_skipped(href: str) -> None:
+    body = (f'<a href="{href}">demo-1.0.tar.gz</a>'
+            '<a href="https://f.example/demo-1.0.tar.gz">demo-1.0.tar.gz</a>')
+    assert [f.url for f in parse_html(body).records()] == ["https://f.example/demo-1.0.tar.gz"]
+    page = parse_json(json_page(json_file(filename="demo-1.0.tar.gz", url=href),
+                                json_file(filename="demo-1.0.tar.gz")))
+    assert [f.url for f in page.records()] == [json_file()["url"]]
+
+
+def test_file_and_relative_links_are_kept() -> None:
+    body = ('<a href="file:///srv/demo-1.0.tar.gz">demo-1.0.tar.gz</a>'
+            '<a href="d/demo-2.tar.gz">x</a>')
+    assert [f.url for f in parse_html(body).records()] == [
+        "file:///srv/demo-1.0.tar.gz", "https://example.org/simple/demo/d/demo-2.tar.gz"
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_groups_by_version_keep_page_order(fmt: str) -> None:
+    names = ["demo-2.0.tar.gz", "demo-1.0-py3-none-any.whl", "demo-2.0-py3-none-any.whl",
+             "other.exe", "demo-1.0.tar.gz"]
+    if fmt == "html":
+        page = parse_html("".join(f'<a href="/f/{n}">{n}</a>' for n in names))
+    else:
+        page = parse_json(json_page(*(json_file(filename=n, url=f"/f/{n}") for n in names)))
+    assert {g.version: [f.filename for f in g.records()] for g in page.groups} == {
+        "2.0": ["demo-2.0.tar.gz", "demo-2.0-py3-none-any.whl"],
+        "1.0": ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"],
+        "": ["other.exe"],
+    }
+    assert [f.filename for f in page.records()] == names
+
+
+def test_upload_time_is_kept_as_text_until_read() -> None:
+    f = one_json(upload_time="2023-01-02T03:04:05Z")
+    assert (f.upload_time, f.upload_time_text) == (None, "2023-01-02T03:04:05Z")
+    assert f.uploaded_at == datetime(2023, 1, 2, 3, 4, 5, tzinfo=timezone.utc)

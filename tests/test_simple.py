@@ -724,3 +724,15 @@ def test_upload_time_is_kept_as_text_until_read() -> None:
     f = one_json(upload_time="2023-01-02T03:04:05Z")
     assert (f.upload_time, f.upload_time_text) == (None, "2023-01-02T03:04:05Z")
     assert f.uploaded_at == datetime(2023, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+@pytest.mark.parametrize("first", ["other.exe", "demo-1.0.tar.gz"])
+def test_every_entry_is_kept_whatever_comes_first(fmt: str, first: str) -> None:
+    names = [first, first, "demo-2.0.tar.gz", "x.exe", first]
+    if fmt == "html":
+        page = parse_html("".join(f'<a href="/f/{i}/{n}">{n}</a>' for i, n in enumerate(names)))
+    else:
+        page = parse_json(json_page(*(json_file(filename=n, url=f"/f/{i}/{n}")
+                                      for i, n in enumerate(names))))
+    assert [f.filename for f in page.records()] == names

@@ -33,7 +33,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .errors import UploadTimeMissingError, redact
-from .simple import FileGroup, IndexFile, ProjectPage, version_text
+from .simple import FileGroup, IndexFile, Listing, ProjectPage, version_text
 from .target import Target
 
 __all__ = ["BinaryPolicy", "Candidate", "ProjectFiles"]
@@ -83,8 +83,24 @@ class Candidate:
         return all(f.yanked for f in self.files)
 
 
-#: Where a version's files come from: a parsed page's group, or a record built in code.
-_Source = FileGroup | IndexFile
+#: A page's listing and, per version, its group numbers in it and records built in code.
+_Layer = tuple[Listing | None, dict[Version, int | list[int | IndexFile]]]
+
+
+def _sources(layer: _Layer, version: Version) -> list[FileGroup | IndexFile]:
+    listing, by_version = layer
+    found = by_version.get(version)
+    if found is None:
+        return []
+    items = [found] if isinstance(found, int) else found
+    sources: list[FileGroup | IndexFile] = []
+    for item in items:
+        if isinstance(item, int):
+            assert listing is not None
+            sources.append(listing.group(item))
+        else:
+            sources.append(item)
+    return sources
 
 
 class ProjectFiles:
@@ -102,28 +118,40 @@ class ProjectFiles:
         self.page_url = page.url
         self.exclude_newer = exclude_newer
         self._index_of: dict[Version, str] = {}
-        by_version: dict[Version, list[_Source]] = {}
-        parsed: dict[str, Version | None] = {}
-        sources: list[tuple[str | None, _Source]] = [
-            (version_text(f.filename), f) for f in page.files
-        ]
-        sources += [(group.version, group) for group in page.groups]
-        for text, source in sources:
-            if not text:
+        # A version's sources: group numbers of the page's listing (one int in the usual
+        # case: a million versions must not cost a million lists), records built in code.
+        by_version: dict[Version, int | list[int | IndexFile]] = {}
+        listing = page.listing
+        if listing is not None:
+            for number, key in enumerate(listing.keys):  # each text once
+                version = _version(key, self.name)
+                if version is None:
+                    continue
+                found = by_version.get(version)
+                if found is None:
+                    by_version[version] = number
+                elif isinstance(found, int):
+                    by_version[version] = [found, number]
+                else:
+                    found.append(number)
+        cache: dict[str, Version | None] = {}
+        for file in page.files:
+            text = version_text(file.filename)
+            if text is None:
                 continue
-            if text not in parsed:
-                try:
-                    parsed[text] = Version(text)
-                except InvalidVersion:
-                    logger.debug("skipping files of %s with invalid version %r", self.name, text)
-                    parsed[text] = None
-            version = parsed[text]
+            if text not in cache:
+                cache[text] = _version(text, self.name)
+            version = cache[text]
             if version is not None:
-                by_version.setdefault(version, []).append(source)
-        #: Per version, the sources of each index in index order (one index unless merged).
-        self._sources: dict[Version, list[list[_Source]]] = {
-            version: [found] for version, found in by_version.items()
-        }
+                found = by_version.get(version)
+                if found is None:
+                    by_version[version] = [file]
+                elif isinstance(found, int):
+                    by_version[version] = [found, file]
+                else:
+                    found.append(file)
+        #: Per index (one unless merged): its listing and each version's sources.
+        self._layers: tuple[_Layer, ...] = ((listing, by_version),)
         self._built: dict[Version, tuple[IndexFile, ...]] = {}
         self.versions: tuple[Version, ...] = tuple(sorted(by_version, reverse=True))
 
@@ -136,16 +164,15 @@ class ProjectFiles:
         """
         first = projects[0]
         merged = copy.copy(first)
-        sources: dict[Version, list[list[_Source]]] = {}
         index_of: dict[Version, str] = {}
         for project in projects:
-            for version, found in project._sources.items():
-                sources.setdefault(version, []).extend(found)
-                index_of.setdefault(version, project.index_url)
-        merged._sources = sources
+            for _, layer in project._layers:
+                for version in layer:
+                    index_of.setdefault(version, project.index_url)
+        merged._layers = tuple(layer for project in projects for layer in project._layers)
         merged._index_of = index_of
         merged._built = {}
-        merged.versions = tuple(sorted(sources, reverse=True))
+        merged.versions = tuple(sorted(index_of, reverse=True))
         return merged
 
     def files(self, version: Version) -> tuple[IndexFile, ...]:
@@ -155,9 +182,9 @@ class ProjectFiles:
             return built
         seen: set[str] = set()
         kept: list[IndexFile] = []
-        for found in self._sources.get(version, ()):
+        for layer in self._layers:
             files: list[IndexFile] = []
-            for source in found:
+            for source in _sources(layer, version):
                 if isinstance(source, IndexFile):
                     files.append(source)
                 else:
@@ -259,8 +286,8 @@ class ProjectFiles:
         """True when every file of ``version`` has a Requires-Python that excludes ``python``,
         read without building the records (the newest releases of a project often need a
         newer Python than the target)."""
-        for found in self._sources.get(version, ()):
-            for source in found:
+        for layer in self._layers:
+            for source in _sources(layer, version):
                 if isinstance(source, IndexFile):
                     return False
                 values = source.requires_pythons()
@@ -284,6 +311,16 @@ class ProjectFiles:
                     files=files,
                     index_url=self._index_of.get(version, self.index_url),
                 )
+
+
+def _version(text: str, name: str) -> Version | None:
+    if not text:
+        return None
+    try:
+        return Version(text)
+    except InvalidVersion:
+        logger.debug("skipping files of %s with invalid version %r", name, text)
+        return None
 
 
 def _consistent(files: list[IndexFile], page_url: str) -> list[IndexFile]:

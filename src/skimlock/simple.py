@@ -29,7 +29,7 @@ import json
 import logging
 import re
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
@@ -167,6 +167,41 @@ class FileGroup:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Listing:
+    """A parsed page's files as a compact table: entries grouped by version text, unparsed.
+
+    Group ``i`` has version text ``keys[i]``, the raw text of its entries in ``payloads[i]``
+    and their page positions in ``positions[firsts[i]:firsts[i + 1]]``. A page of a million
+    versions is thus a few arrays and strings, not millions of objects; :meth:`group` makes a
+    :class:`FileGroup` on demand.
+    """
+
+    #: Base URL for relative links (the page URL, or an HTML ``<base href>``).
+    base: str
+    #: The page URL, for log messages.
+    page_url: str
+    #: Version text of each group ("" for names that show none), each text once.
+    keys: tuple[str, ...]
+    #: JSON: each group's entry objects joined by commas; HTML: each group's ``<a>`` tags.
+    payloads: tuple[bytes, ...] | tuple[str, ...]
+    #: Index into ``positions`` of each group's first entry, plus the total at the end.
+    firsts: array[int]
+    positions: array[int]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def group(self, index: int) -> FileGroup:
+        return FileGroup(
+            version=self.keys[index],
+            positions=self.positions[self.firsts[index]:self.firsts[index + 1]],
+            base=self.base,
+            page_url=self.page_url,
+            payload=self.payloads[index],
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectPage:
     """A parsed project page."""
 
@@ -177,12 +212,18 @@ class ProjectPage:
     #: ``pypi:repository-version`` / ``meta.api-version``; "1.0" when the page does not say.
     api_version: str
     #: Records built in code (tests, synthetic pages). A parsed page leaves this empty and lists
-    #: its files in ``groups``; :meth:`records` gives both.
+    #: its files in ``listing``; :meth:`records` gives both.
     files: tuple[IndexFile, ...] = ()
     #: The parsed page's files, grouped by the version text of their names, unparsed.
-    groups: tuple[FileGroup, ...] = ()
+    listing: Listing | None = None
     #: PEP 700 ``versions`` (JSON only); empty when not given.
     versions: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[FileGroup, ...]:
+        """Every group of :attr:`listing` (made on each call)."""
+        listing = self.listing
+        return () if listing is None else tuple(listing.group(i) for i in range(len(listing)))
 
     def records(self) -> tuple[IndexFile, ...]:
         """Every file of the page in page order (builds every record: for tests and tools,
@@ -190,6 +231,28 @@ class ProjectPage:
         placed = [item for group in self.groups for item in group.placed()]
         placed.sort(key=lambda item: item[0])
         return self.files + tuple(f for _, f in placed)
+
+
+def _listing(
+    grouped: dict[str | None, list[int]], base: str, page_url: str,
+    parts: Callable[[list[int]], Any],
+) -> Listing:
+    """A :class:`Listing` of the groups of page indexes in ``grouped`` (emptied on the way);
+    ``parts(indexes)`` gives the payload of the entries at those page indexes."""
+    texts: list[str] = []
+    payloads: list[Any] = []
+    firsts, positions = array("q"), array("q")
+    for key in list(grouped):
+        where = grouped.pop(key)  # frees each group's list as it goes
+        texts.append(key or "")
+        payloads.append(parts(where))
+        firsts.append(len(positions))
+        positions.extend(where)
+    firsts.append(len(positions))
+    return Listing(
+        base=base, page_url=page_url, keys=tuple(texts), payloads=tuple(payloads),
+        firsts=firsts, positions=positions,
+    )
 
 
 # --- names and URLs ----------------------------------------------------------------------------
@@ -466,7 +529,9 @@ def _parse_html(text: str, *, url: str, name: NormalizedName) -> ProjectPage:
 
     # Group the anchors by the version text of their file names, remembering only where each
     # anchor lies; attributes are parsed later, for the groups the resolver reaches.
-    spans: dict[str, tuple[array[int], array[int]]] = {}
+    keys: list[str | None] = []
+    same = {"": ""}.setdefault  # one string per version text, not one per anchor
+    spans = array("q")  # start, end of each anchor
     for match in _ANCHOR.finditer(text):
         filename = match[2].strip()
         if "&" in filename:
@@ -474,23 +539,16 @@ def _parse_html(text: str, *, url: str, name: NormalizedName) -> ProjectPage:
         if not filename:
             filename = _filename_from_href(match[1], base)
         key = version_text(filename) or ""
-        where = spans.get(key)
-        if where is None:
-            where = spans[key] = (array("q"), array("q"))
-        start, end = match.span()
-        where[0].append(start)
-        where[1].append(end)
-    groups = tuple(
-        FileGroup(
-            version=key,
-            positions=starts,
-            base=base,
-            page_url=url,
-            payload="".join([text[s:e] for s, e in zip(starts, ends, strict=True)]),
-        )
-        for key, (starts, ends) in spans.items()
-    )
-    return ProjectPage(name=name, url=url, api_version=api_version, groups=groups)
+        keys.append(same(key, key))
+        spans.extend(match.span())
+    grouped = _group_indexes(keys)
+    del keys
+
+    def parts(indexes: list[int]) -> str:
+        return "".join([text[spans[2 * i]:spans[2 * i + 1]] for i in indexes])
+
+    listing = _listing(grouped, base, url, parts)
+    return ProjectPage(name=name, url=url, api_version=api_version, listing=listing)
 
 
 def _filename_from_href(attr_text: str, base: str) -> str:
@@ -638,27 +696,26 @@ def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPag
         for entry in listed.files
     ]
     del listed
-    indexes = _group_indexes(keys)
+    grouped = _group_indexes(keys)
+    del keys
     raws = _JSON_RAW.decode(content).files
-    groups = tuple(
-        FileGroup(
-            version=key or "",
-            positions=array("q", where),
-            base=url,
-            page_url=url,
-            payload=b",".join([raws[i] for i in where]),
-        )
-        for key, where in indexes.items()
-    )
+
+    def parts(indexes: list[int]) -> bytes:
+        return b",".join([raws[i] for i in indexes])
+
+    listing = _listing(grouped, url, url, parts)
     return ProjectPage(
-        name=name, url=url, api_version=api_version, groups=groups, versions=versions
+        name=name, url=url, api_version=api_version, listing=listing, versions=versions
     )
+
+
+_NOTHING = object()
 
 
 def _group_indexes(keys: list[str | None]) -> dict[str | None, list[int]]:
     """Positions of equal keys, by key in order of first appearance."""
     indexes: dict[str | None, list[int]] = {}
-    previous: str | None = ""
+    previous: object = _NOTHING
     where: list[int] = []
     for index, key in enumerate(keys):
         if key != previous:  # files of one version usually come together

@@ -293,8 +293,8 @@ class ProjectFiles:
                 values = source.requires_pythons()
                 if values is None:
                     return False
-                for value in values:
-                    text = value.strip() if isinstance(value, str) else None
+                for value in {v if isinstance(v, str) else None for v in values}:
+                    text = value.strip() if value is not None else None
                     if not text or _python_ok(text, python):
                         return False
         return True

@@ -423,3 +423,20 @@ def test_requires_python_quick_reject_matches_the_full_check(
                             strict=True)
     ]
     assert versions(parsed(entries, fmt=fmt), py312) == expected
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["1.0", "1.0.1", "1.10", "1.9", "2", "0.0.1", "1.0.0.1", "10.0", "1.01.2", "3.0.0"],
+        ["1.0", "1.0.0", "1.0rc1", "1!0.5", "2.0.post1", "2.0", "2.0.dev3", "1.5+local"],
+        ["1.0", "v1.1", "1.2", " 1.3"],
+    ],
+)
+def test_versions_sort_like_packaging(texts: list[str]) -> None:
+    page = parse_project_page(
+        json.dumps({"files": [entry(f"foo-{t}.tar.gz") for t in texts]}).encode(),
+        content_type=JSON, url=f"{INDEX}foo/", name="foo",
+    )
+    files = ProjectFiles(page, index_url=INDEX)
+    assert list(files.versions) == sorted({Version(t) for t in texts}, reverse=True)

@@ -121,6 +121,8 @@ class ProjectFiles:
         # A version's sources: group numbers of the page's listing (one int in the usual
         # case: a million versions must not cost a million lists), records built in code.
         by_version: dict[Version, int | list[int | IndexFile]] = {}
+        #: Release tuples of plain ``N.N...`` versions, to sort them without Version.__lt__.
+        plain: list[tuple[tuple[int, ...], Version]] | None = [] if not page.files else None
         listing = page.listing
         if listing is not None:
             for number, key in enumerate(listing.keys):  # each text once
@@ -130,6 +132,11 @@ class ProjectFiles:
                 found = by_version.get(version)
                 if found is None:
                     by_version[version] = number
+                    if plain is not None:
+                        if key.isascii() and key.replace(".", "").isdigit():
+                            plain.append((tuple(map(int, key.split("."))), version))
+                        else:
+                            plain = None
                 elif isinstance(found, int):
                     by_version[version] = [found, number]
                 else:
@@ -153,7 +160,14 @@ class ProjectFiles:
         #: Per index (one unless merged): its listing and each version's sources.
         self._layers: tuple[_Layer, ...] = ((listing, by_version),)
         self._built: dict[Version, tuple[IndexFile, ...]] = {}
-        self.versions: tuple[Version, ...] = tuple(sorted(by_version, reverse=True))
+        self.versions: tuple[Version, ...]
+        if plain is not None:
+            # For release-only versions PEP 440 order is the order of the release tuples (two
+            # tuples that differ only by trailing zeros are one Version, hence one key here).
+            plain.sort(reverse=True)
+            self.versions = tuple(version for _, version in plain)
+        else:
+            self.versions = tuple(sorted(by_version, reverse=True))
 
     @classmethod
     def merge(cls, projects: Sequence[ProjectFiles]) -> ProjectFiles:

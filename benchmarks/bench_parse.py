@@ -21,7 +21,9 @@ Per page and format, two timings (median of RUNS after WARMUP):
 ``DIR`` (e.g. an exported older commit) and stores them as the "before" numbers.
 
 ``--memory`` instead measures peak RSS (``/usr/bin/time -v``) of a process that reads a generated
-page of ``--links`` links from a file and picks the best version (see :func:`memory`).
+page of ``--links`` links from a file and picks the best version (see :func:`memory`); with
+``--compare-with DIR`` it measures HTML and JSON pages over 1,000 and over ``--links`` versions,
+before and after, and writes ``benchmarks/results/parse_memory.json``.
 """
 
 from __future__ import annotations
@@ -158,6 +160,42 @@ def memory(links: int, fmt: str, versions: int) -> dict[str, Any]:
     return out
 
 
+MEMORY_RESULTS = ROOT / "benchmarks" / "results" / "parse_memory.json"
+
+
+def memory_report(links: int, before_src: str) -> int:
+    """Peak RSS before (skimlock from ``before_src``) and after, HTML and JSON pages of
+    ``links`` links over 1,000 versions and over as many versions as links."""
+    rows = []
+    for fmt in ("html", "json"):
+        for versions in (1_000, links):
+            row: dict[str, Any] = {}
+            for label, src in (("after", str(ROOT / "src")), ("before", before_src)):
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--src", src, "--memory", "--format", fmt,
+                     "--links", str(links), "--versions", str(versions)],
+                    capture_output=True, text=True, check=True,
+                )
+                got = json.loads(proc.stdout)
+                row.update({k: got[k] for k in ("links", "versions", "format", "page_bytes")})
+                row[f"{label}_peak_rss_mb"] = got["peak_rss_mb"]
+                row[f"{label}_ratio_to_page"] = got["ratio_to_page"]
+                row["empty_page_rss_mb"] = got["empty_page_rss_mb"]
+            rows.append(row)
+            print(f"{fmt:<5} {row['links']:>8} links {row['versions']:>8} versions "
+                  f"{row['page_bytes'] / 1e6:6.1f} MB: peak RSS {row['after_peak_rss_mb']:7.1f} MB "
+                  f"(before {row['before_peak_rss_mb']:7.1f} MB)")
+    report = {
+        "benchmark": "peak RSS of a process reading a generated page and picking the best "
+                     "version (/usr/bin/time -v); ratio = (peak - empty-page peak) / page bytes",
+        "python": platform.python_version(),
+        "results": rows,
+    }
+    MEMORY_RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {MEMORY_RESULTS.relative_to(ROOT)}")
+    return 0
+
+
 _CHILD = """
 import sys
 from pathlib import Path
@@ -199,8 +237,10 @@ def main() -> int:
     args = parser.parse_args()
     sys.path.insert(0, args.src or str(ROOT / "src"))
     if args.memory:
-        print(json.dumps(memory(args.links, args.format, args.versions)))
-        return 0
+        if args.compare_with is None:
+            print(json.dumps(memory(args.links, args.format, args.versions)))
+            return 0
+        return memory_report(args.links, args.compare_with)
     results = measure_all()
     if args.raw:
         print(json.dumps(results))

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -40,6 +41,7 @@ __all__ = ["BinaryPolicy", "Candidate", "ProjectFiles"]
 
 logger = logging.getLogger(__name__)
 
+_RELEASE = attrgetter("release")
 #: Sorts sdists after every wheel.
 _SDIST_RANK = 1 << 30
 
@@ -121,8 +123,8 @@ class ProjectFiles:
         # A version's sources: group numbers of the page's listing (one int in the usual
         # case: a million versions must not cost a million lists), records built in code.
         by_version: dict[Version, int | list[int | IndexFile]] = {}
-        #: Release tuples of plain ``N.N...`` versions, to sort them without Version.__lt__.
-        plain: list[tuple[tuple[int, ...], Version]] | None = [] if not page.files else None
+        #: Whether every version is a plain ``N.N...`` (sorted by release, see below).
+        plain = not page.files
         listing = page.listing
         if listing is not None:
             for number, key in enumerate(listing.keys):  # each text once
@@ -132,11 +134,7 @@ class ProjectFiles:
                 found = by_version.get(version)
                 if found is None:
                     by_version[version] = number
-                    if plain is not None:
-                        if key.isascii() and key.replace(".", "").isdigit():
-                            plain.append((tuple(map(int, key.split("."))), version))
-                        else:
-                            plain = None
+                    plain = plain and key.isascii() and key.replace(".", "").isdigit()
                 elif isinstance(found, int):
                     by_version[version] = [found, number]
                 else:
@@ -160,14 +158,13 @@ class ProjectFiles:
         #: Per index (one unless merged): its listing and each version's sources.
         self._layers: tuple[_Layer, ...] = ((listing, by_version),)
         self._built: dict[Version, tuple[IndexFile, ...]] = {}
-        self.versions: tuple[Version, ...]
-        if plain is not None:
-            # For release-only versions PEP 440 order is the order of the release tuples (two
-            # tuples that differ only by trailing zeros are one Version, hence one key here).
-            plain.sort(reverse=True)
-            self.versions = tuple(version for _, version in plain)
-        else:
-            self.versions = tuple(sorted(by_version, reverse=True))
+        # For release-only versions PEP 440 order is the order of the release tuples (two
+        # tuples that differ only by trailing zeros are one Version, hence one key here): a
+        # key sort, without a Version.__lt__ call per comparison.
+        self.versions: tuple[Version, ...] = tuple(
+            sorted(by_version, key=_RELEASE, reverse=True) if plain
+            else sorted(by_version, reverse=True)
+        )
 
     @classmethod
     def merge(cls, projects: Sequence[ProjectFiles]) -> ProjectFiles:

@@ -123,9 +123,11 @@ class ProjectFiles:
         # A version's sources: group numbers of the page's listing (one int in the usual
         # case: a million versions must not cost a million lists), records built in code.
         by_version: dict[Version, int | list[int | IndexFile]] = {}
-        #: Whether every version is a plain ``N.N...`` (sorted by release, see below).
-        plain = not page.files
         listing = page.listing
+        # A parsed page: its listing (``page.files`` is a view of it); else records built in code.
+        built_in_code: Sequence[IndexFile] = page.files if listing is None else ()
+        #: Whether every version is a plain ``N.N...`` (sorted by release, see below).
+        plain = not built_in_code
         if listing is not None:
             for number, key in enumerate(listing.keys):  # each text once
                 version = _version(key, self.name)
@@ -140,7 +142,7 @@ class ProjectFiles:
                 else:
                     found.append(number)
         cache: dict[str, Version | None] = {}
-        for file in page.files:
+        for file in built_in_code:
             text = version_text(file.filename)
             if text is None:
                 continue

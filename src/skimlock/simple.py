@@ -29,10 +29,10 @@ import json
 import logging
 import re
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import Any, NoReturn, overload
 from urllib.parse import unquote, urljoin, urlsplit
 
 import msgspec
@@ -43,6 +43,7 @@ from skimlock.errors import ApiVersionError, IndexPageError, redact
 __all__ = [
     "ACCEPT",
     "SUPPORTED_API_VERSION",
+    "AllRecords",
     "CoreMetadata",
     "FileGroup",
     "IndexFile",
@@ -201,6 +202,51 @@ class Listing:
         )
 
 
+class AllRecords(Sequence[IndexFile]):
+    """Every file of a :class:`Listing` as records, in page order, built on first use.
+
+    For tests and tools that want a whole page (``ProjectPage.files``); the resolver asks
+    the listing's groups for the versions it reaches instead.
+    """
+
+    __slots__ = ("_built", "_listing")
+
+    def __init__(self, listing: Listing) -> None:
+        self._listing = listing
+        self._built: tuple[IndexFile, ...] | None = None
+
+    def _records(self) -> tuple[IndexFile, ...]:
+        built = self._built
+        if built is None:
+            listing = self._listing
+            placed = [
+                item for i in range(len(listing)) for item in listing.group(i).placed()
+            ]
+            placed.sort(key=lambda item: item[0])
+            built = self._built = tuple(f for _, f in placed)
+        return built
+
+    @overload
+    def __getitem__(self, index: int) -> IndexFile: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[IndexFile, ...]: ...
+    def __getitem__(self, index: int | slice) -> IndexFile | tuple[IndexFile, ...]:
+        return self._records()[index]
+
+    def __len__(self) -> int:
+        return len(self._records())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return self._records() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"AllRecords({len(self._listing)} groups)"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ProjectPage:
     """A parsed project page."""
@@ -211,10 +257,11 @@ class ProjectPage:
     url: str
     #: ``pypi:repository-version`` / ``meta.api-version``; "1.0" when the page does not say.
     api_version: str
-    #: Records built in code (tests, synthetic pages). A parsed page leaves this empty and lists
-    #: its files in ``listing``; :meth:`records` gives both.
-    files: tuple[IndexFile, ...] = ()
-    #: The parsed page's files, grouped by the version text of their names, unparsed.
+    #: Every file of the page, in page order. A parsed page gives an :class:`AllRecords` view of
+    #: its ``listing`` here (records built when first read); pages built in code, a tuple.
+    files: Sequence[IndexFile] = ()
+    #: The parsed page's files, grouped by the version text of their names, unparsed; what
+    #: :class:`~skimlock.candidates.ProjectFiles` reads (then ``files`` is not read).
     listing: Listing | None = None
     #: PEP 700 ``versions`` (JSON only); empty when not given.
     versions: tuple[str, ...] = ()
@@ -226,11 +273,8 @@ class ProjectPage:
         return () if listing is None else tuple(listing.group(i) for i in range(len(listing)))
 
     def records(self) -> tuple[IndexFile, ...]:
-        """Every file of the page in page order (builds every record: for tests and tools,
-        not for the resolver, which asks :class:`FileGroup` for the versions it reaches)."""
-        placed = [item for group in self.groups for item in group.placed()]
-        placed.sort(key=lambda item: item[0])
-        return self.files + tuple(f for _, f in placed)
+        """Every file of the page in page order (builds every record)."""
+        return tuple(self.files)
 
 
 def _listing(
@@ -548,7 +592,9 @@ def _parse_html(text: str, *, url: str, name: NormalizedName) -> ProjectPage:
         return "".join([text[spans[2 * i]:spans[2 * i + 1]] for i in indexes])
 
     listing = _listing(grouped, base, url, parts)
-    return ProjectPage(name=name, url=url, api_version=api_version, listing=listing)
+    return ProjectPage(
+        name=name, url=url, api_version=api_version, files=AllRecords(listing), listing=listing
+    )
 
 
 def _filename_from_href(attr_text: str, base: str) -> str:
@@ -705,7 +751,8 @@ def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPag
 
     listing = _listing(grouped, url, url, parts)
     return ProjectPage(
-        name=name, url=url, api_version=api_version, listing=listing, versions=versions
+        name=name, url=url, api_version=api_version, files=AllRecords(listing), listing=listing,
+        versions=versions,
     )
 
 

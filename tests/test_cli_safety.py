@@ -20,7 +20,7 @@ from skimlock.cli import main
 from skimlock.files import Output
 
 LINUX = ["--python-version", "3.12", "--platform", "manylinux_2_28_x86_64"]
-OLD = "# the old lock\n"
+OLD = "# the old lock\nlock-version = \"1.0\"\ncreated-by = \"old\"\npackages = []\n"
 
 
 @pytest.fixture(scope="module")

@@ -29,10 +29,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import html
 import json
+import os
 import re
+import signal
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +66,7 @@ from index.faults import (
     BadContentRange,
     CutBody,
     Delay,
+    Encoded,
     FailFirst,
     FaultyServer,
     GzipRanges,
@@ -75,6 +80,11 @@ from index.faults import (
     Respond,
     Rewrite,
     ServeFile,
+    Stall,
+    Trickle,
+    When,
+    all_paths,
+    gzip_bomb,
     is_file,
     path_endswith,
     path_is,
@@ -114,6 +124,9 @@ MiB = 1024 * 1024
 DEFAULT_CAP = FetchOptions().max_download
 
 USER, PASSWORD = "user", "s3cret"
+#: Odd credentials: an e-mail user name (Artifactory style), ``@`` and ``/`` in passwords.
+EMAIL_USER = "me@corp.example"
+AT_TAIL, SLASH_TAIL = "aTtAiL", "sLaShTaIl"
 NETRC_USER, NETRC_PASSWORD = "nuser", "n3tpass"
 SECOND_USER, SECOND_PASSWORD = "other", "t0ken"
 
@@ -130,8 +143,14 @@ SECRETS = (
     basic(USER, PASSWORD).split()[1],
     basic(NETRC_USER, NETRC_PASSWORD).split()[1],
     basic(SECOND_USER, SECOND_PASSWORD).split()[1],
+    basic(EMAIL_USER, PASSWORD).split()[1],
+    AT_TAIL,
+    SLASH_TAIL,
 )
-OLD_LOCK = "# a lock from an earlier run: a failed run must leave it alone\n"
+OLD_LOCK = (
+    "# a lock from an earlier run: a failed run must leave it alone\n"
+    'lock-version = "1.0"\ncreated-by = "old"\npackages = []\n'
+)
 OLD_REPORT = '{"note": "an earlier report"}\n'
 TINY_PIN = {"tiny": "1.0"}
 ALPHA_PINS = {"alpha": "2.0", "beta": "1.1"}
@@ -428,6 +447,80 @@ def _holds(predicate: Callable[[Run], object], what: str) -> Callable[[Run], Non
     return check
 
 
+def _userinfo_url(userinfo: str) -> Callable[[Ctx], str]:
+    """The faulty server's index URL with ``userinfo@`` written as is (not percent-encoded)."""
+    return lambda ctx: ctx.server.simple_url.replace("http://", f"http://{userinfo}@")
+
+
+@functools.cache
+def _bomb(size: int, layers: int) -> bytes:
+    return gzip_bomb(size, layers=layers)
+
+
+def _tiny_page(ctx: Ctx, *links: str, metadata: bool = False) -> bytes:
+    """An HTML page for tiny listing ``links`` (each an href, or ``{url}`` for tiny's file at
+    its absolute URL on this server, with its sha256)."""
+    file = ctx.tree.file(TINY)
+    extra = ' data-core-metadata="true"' if metadata else ""
+    anchors = [
+        f'<a href="{html.escape(link.format(url=ctx.server.base_url + file.url_path))}'
+        f'#sha256={file.sha256}"{extra}>{TINY}</a>' if "{url}" in link else
+        f'<a href="{html.escape(link)}">{TINY}</a>'
+        for link in links
+    ]
+    return ("<!DOCTYPE html><html><body>\n" + "\n".join(anchors) + "\n</body></html>\n").encode()
+
+
+def _serve_page(
+    build: Callable[[Ctx], bytes], *, auth: When | None = None
+) -> Callable[[Ctx], Sequence[Middleware]]:
+    """tiny's page answers ``build(ctx)``; with ``auth``, those paths need the URL's
+    credentials."""
+    def make(ctx: Ctx) -> Sequence[Middleware]:
+        page = partial(Respond, when=path_is(TINY_PAGE), body=build(ctx), headers=HTML_TYPE)
+        if auth is None:
+            return [page]
+        return [partial(RequireAuth, when=auth, authorization=basic(USER, PASSWORD)), page]
+
+    return make
+
+
+def _no_401(run: Run) -> None:
+    entries = run.ctx.server.log.entries
+    assert entries
+    assert all(e.status != 401 for e in entries), entries
+    assert all(e.request_headers.get("authorization") == basic(USER, PASSWORD)
+               for e in entries), entries
+
+
+def _files_without_authorization(run: Run) -> None:
+    files = run.ctx.server.log.matching("/files/")
+    assert files, "no file was asked"
+    for entry in files:
+        assert "authorization" not in entry.request_headers, entry
+
+
+def _hops_recorded(run: Run) -> None:
+    """Each redirect hop is recorded under the URL it asked: the 302 under the listed URL,
+    the answer under the other host's."""
+    log = [r for r in run.stats["request_log"] if "/files/" in r["url"]]
+    other = run.ctx.other_url("/files/")
+    assert any(r["status"] == 302 and r["url"].startswith("http://***@127.0.0.1")
+               for r in log), log
+    assert any(r["status"] == 206 and r["url"].startswith(other) for r in log), log
+    assert not any(r["status"] == 206 and "127.0.0.1" in r["url"] for r in log), log
+
+
+def _lock_size(expected: Callable[[Ctx], int]) -> Callable[[Run], None]:
+    def check(run: Run) -> None:
+        if run.command == "lock":
+            assert run.written is not None
+            (package,) = tomllib.loads(run.written)["packages"]
+            assert package["wheels"][0]["size"] == expected(run.ctx)
+
+    return check
+
+
 def _faults(*items: Fault) -> dict[str, Fault]:
     registry: dict[str, Fault] = {}
     for item in items:
@@ -552,8 +645,10 @@ FAULTS: dict[str, Fault] = _faults(
         mode=Mode.PEP658_SHA256,
         middleware=lambda _ctx: [partial(CutBody, when=path_endswith(".metadata"), after=20,
                                          how="reset")],
-        expect=Expect(exit=3, error=(f"{TINY}.metadata", "connection")),
-        check=_path_attempts(f"{TINY_PATH}.metadata", 4),
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"{TINY}.metadata is advertised but failed (connection reset",
+            "reading metadata from the wheels")),
+        check=_all(_path_attempts(f"{TINY_PATH}.metadata", 4), _strategy("metadata-range")),
     ),
     Fault(
         name="reset-mid-body-once",
@@ -780,7 +875,7 @@ FAULTS: dict[str, Fault] = _faults(
         middleware=lambda ctx: [partial(Redirect, when=is_file, status=302,
                                         location=ctx.other_url)],
         expect=Expect(exit=0, pins=ALPHA_PINS),
-        check=_all(_no_authorization_on_other,
+        check=_all(_no_authorization_on_other, _hops_recorded,
                    _strategy("metadata-range", wheel_filename("alpha", "2.0"))),
     ),
     Fault(
@@ -828,6 +923,185 @@ FAULTS: dict[str, Fault] = _faults(
                                         location=lambda p: ctx.other_url(p, host="127.1"))],
         expect=Expect(exit=2, error=("refusing plain-HTTP index", "127.1")),
         check=_other_host_not_asked,
+    ),
+    # -- credentials of unusual shape (issue 9, item 1) --
+    Fault(
+        name="credentials-email-user",
+        mode=Mode.PEP658_SHA256,
+        index=_userinfo_url(f"{EMAIL_USER}:{PASSWORD}"),
+        expect=Expect(exit=0, pins=TINY_PIN),
+    ),
+    Fault(
+        name="credentials-email-user-error",
+        mode=Mode.PEP658_SHA256,
+        index=_userinfo_url(f"{EMAIL_USER}:{PASSWORD}"),
+        middleware=lambda _ctx: [partial(FailFirst, when=path_is(TINY_PAGE), times=1000)],
+        expect=Expect(exit=3, error=("http://***@127.0.0.1:", TINY_PAGE, "HTTP 503")),
+    ),
+    Fault(
+        name="credentials-at-in-password",
+        mode=Mode.PEP658_SHA256,
+        index=_userinfo_url(f"{USER}:x@{AT_TAIL}"),
+        middleware=lambda _ctx: [partial(FailFirst, when=path_is(TINY_PAGE), times=1000)],
+        expect=Expect(exit=3, error=("http://***@127.0.0.1:", TINY_PAGE, "HTTP 503")),
+    ),
+    Fault(
+        name="credentials-slash-in-password",
+        mode=Mode.PEP658_SHA256,
+        index=_userinfo_url(f"{USER}:x/{SLASH_TAIL}"),
+        expect=Expect(exit=3, error=("http://***@127.0.0.1:", "invalid URL")),
+    ),
+    # -- credentials per origin (item 5) --
+    Fault(
+        name="files-absolute-same-origin-auth",
+        mode=Mode.PEP658_SHA256,
+        middleware=_serve_page(lambda ctx: _tiny_page(ctx, "{url}", metadata=True),
+                               auth=all_paths),
+        expect=Expect(exit=0, pins=TINY_PIN),
+        check=_all(_no_401, _strategy("metadata-pep658")),
+    ),
+    Fault(
+        name="files-absolute-same-origin-auth-ranges",
+        mode=Mode.NO_METADATA,
+        middleware=_serve_page(lambda ctx: _tiny_page(ctx, "{url}"), auth=all_paths),
+        expect=Expect(exit=0, pins=TINY_PIN),
+        check=_all(_no_401, _strategy("metadata-range")),
+    ),
+    Fault(
+        name="files-absolute-other-origin",
+        mode=Mode.NO_METADATA,
+        middleware=_serve_page(
+            lambda ctx: _tiny_page(ctx, "{url}").replace(b"127.0.0.1", b"localhost"),
+            auth=path_startswith("/simple/")),
+        expect=Expect(exit=0, pins=TINY_PIN),
+        check=_files_without_authorization,
+    ),
+    # -- Content-Encoding bombs (item 2) --
+    Fault(
+        name="page-gzip-stacked",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Encoded, when=path_is(TINY_PAGE),
+                                         body=_bomb(256 * MiB, 2), encoding="gzip, gzip",
+                                         content_type="text/html")],
+        trace_memory=True,
+        lock_only=True,
+        expect=Expect(exit=3, error=(TINY_PAGE, "refusing stacked Content-Encoding")),
+        check=_memory_bounded(16 * MiB),
+    ),
+    Fault(
+        name="metadata-gzip-stacked",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Encoded, when=path_endswith(".metadata"),
+                                         body=_bomb(256 * MiB, 2), encoding="gzip, gzip")],
+        trace_memory=True,
+        lock_only=True,
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"{TINY}.metadata is advertised but failed (refusing stacked Content-Encoding",
+            "reading metadata from the wheels")),
+        check=_all(_memory_bounded(16 * MiB), _strategy("metadata-range")),
+    ),
+    Fault(
+        name="metadata-gzip-bomb",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Encoded, when=path_endswith(".metadata"),
+                                         body=_bomb(256 * MiB, 1), encoding="gzip")],
+        trace_memory=True,
+        lock_only=True,
+        expect=Expect(exit=3, error=(f"{TINY}.metadata", "over the 16777216-byte cap")),
+        check=_memory_bounded(40 * MiB),
+    ),
+    Fault(
+        name="page-unknown-encoding",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Encoded, when=path_is(TINY_PAGE), body=b"\x0b\x02",
+                                         encoding="br", content_type="text/html")],
+        expect=Expect(exit=3, error=(TINY_PAGE, "refusing unsupported Content-Encoding 'br'")),
+    ),
+    # -- deadlines (item 6) --
+    Fault(
+        name="trickling-page",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Trickle, when=path_is(TINY_PAGE), interval=0.05,
+                                         limit=6.0)],
+        options={"request_deadline": 0.5, "retry_window": 1.0},
+        lock_only=True,
+        expect=Expect(exit=3, error=(TINY_PAGE, "over the 0.5 s deadline of one request")),
+        check=_holds(lambda run: run.seconds < 3, "the deadline and retry window hold"),
+    ),
+    Fault(
+        name="stalled-page-retry-window",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Stall, when=path_is(TINY_PAGE), limit=10.0)],
+        options={"retry_window": 0.2},
+        args=("--timeout", "0.3"),
+        lock_only=True,
+        expect=Expect(exit=3, error=(TINY_PAGE, "server too slow")),
+        check=_all(_holds(lambda run: run.installed[0].arrived == 1, "one attempt only"),
+                   _holds(lambda run: run.seconds < 2, "no retry after the window")),
+    ),
+    # -- fallbacks that must be taken (item 12) --
+    Fault(
+        name="metadata-503-persistent",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(FailFirst, when=path_endswith(".metadata"),
+                                         times=1000)],
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"{TINY}.metadata is advertised but failed (HTTP 503)",
+            "reading metadata from the wheels")),
+        check=_all(_path_attempts(f"{TINY_PATH}.metadata", 4), _strategy("metadata-range")),
+    ),
+    Fault(
+        name="metadata-stall",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(CutBody, when=path_endswith(".metadata"), after=20,
+                                         how="stall", seconds=5.0)],
+        args=("--timeout", "0.3"),
+        lock_only=True,
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"{TINY}.metadata is advertised but failed (server too slow",
+            "reading metadata from the wheels")),
+        check=_strategy("metadata-range"),
+    ),
+    Fault(
+        name="metadata-html",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Respond, when=path_endswith(".metadata"),
+                                         headers=HTML_TYPE,
+                                         body=b"<!DOCTYPE html><html>Sign in</html>")],
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"{TINY}.metadata is advertised but answers an HTML page (text/html)",)),
+        check=_strategy("metadata-range"),
+    ),
+    Fault(
+        name="metadata-html-as-text",
+        mode=Mode.PEP658_SHA256,
+        middleware=lambda _ctx: [partial(Respond, when=path_endswith(".metadata"),
+                                         headers={"Content-Type": "text/plain"},
+                                         body=b"\n  <html><body>Sign in</body></html>")],
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"{TINY}.metadata is advertised but answers an HTML page, not metadata",)),
+        check=_strategy("metadata-range"),
+    ),
+    Fault(
+        name="javascript-link-first",
+        mode=Mode.NO_METADATA,
+        middleware=_serve_page(lambda ctx: _tiny_page(ctx, "javascript:alert(1)", "{url}")),
+        expect=Expect(exit=0, pins=TINY_PIN),
+        check=_strategy("metadata-range"),
+    ),
+    # -- the size the server shows wins over the index's (item 11) --
+    Fault(
+        name="size-contradicts-content-range",
+        mode=Mode.NO_METADATA,
+        middleware=lambda ctx: [partial(
+            Respond, when=path_is(TINY_PAGE), headers=JSON_TYPE,
+            body=json.dumps({"meta": {"api-version": "1.1"}, "name": "tiny", "files": [{
+                "filename": TINY, "url": f"../../files/{TINY}", "size": 12345,
+                "hashes": {"sha256": ctx.tree.file(TINY).sha256}}]}).encode())],
+        expect=Expect(exit=0, pins=TINY_PIN, warning=(
+            f"the index says {TINY} has 12345 bytes", "the lock records")),
+        check=_all(_strategy("metadata-range"),
+                   _lock_size(lambda ctx: ctx.tree.file(TINY).size)),
     ),
     # -- several indexes: a project comes from the first index that has it --
     Fault(
@@ -1134,6 +1408,55 @@ def test_fault(
         assert_invariants(run, fault)
         if fault.check is not None:
             fault.check(run)
+
+
+# --- Ctrl-C (issue 9, item 4) ------------------------------------------------------------------
+
+
+def test_ctrl_c_while_a_request_stalls(hosts: Servers, tmp_path: Path) -> None:
+    """A real ``python -m skimlock lock`` process, its page request held by the server: one
+    SIGINT ends it with exit 130 within about a second, sends no other request, and leaves the
+    old lock alone."""
+    fault = Fault(name="ctrl-c", mode=Mode.PEP658_SHA256,
+                  middleware=lambda _ctx: [partial(Stall, when=path_is(TINY_PAGE), limit=30.0)],
+                  expect=Expect(exit=130))
+    faulty, ctx = hosts.ctx(fault)
+    (stall,) = _install(faulty, fault, ctx)
+    (tmp_path / "out").mkdir()
+    lock = tmp_path / "out" / "pylock.toml"
+    lock.write_text(OLD_LOCK)
+    source = Path(cli.__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), *sys.path]),
+           "NETRC": str(tmp_path / "no-netrc")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "skimlock", "lock", "-i", creds_url(ctx.server), *LINUX,
+         "--timeout", "1", "-o", str(lock), "tiny"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while stall.arrived == 0 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.01)
+        assert stall.arrived == 1, "the page request never arrived"
+        time.sleep(0.2)
+        interrupted = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=20)
+        elapsed = time.monotonic() - interrupted
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        faulty.switch.clear()
+    assert process.returncode == 130, err
+    assert elapsed < 1.5, f"SIGINT -> exit took {elapsed:.2f} s"
+    assert "interrupted" in err
+    assert_no_traceback(err)
+    assert_no_secret("stderr", err)
+    assert stall.arrived == 1, "a request was sent after the interrupt"
+    assert ctx.server.log.matching("/files/") == ()
+    assert lock.read_text() == OLD_LOCK
+    assert sorted(p.name for p in lock.parent.iterdir()) == ["pylock.toml"]
 
 
 # --- credentials reach the index, and only the index ----------------------------------------------

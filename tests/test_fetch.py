@@ -8,12 +8,16 @@ which must end in a fallback or one clear :class:`~skimlock.errors.SkimlockError
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import hashlib
 import logging
 import random
 import socket
+import threading
 import time
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import wait
 from contextlib import ExitStack
@@ -27,12 +31,14 @@ import pytest
 from index import DistSet
 from index.faults import (
     Delay,
+    Encoded,
     FailFirst,
     GzipRanges,
     RangeLiar,
     RefuseSuffixRanges,
     Respond,
     ServeFile,
+    gzip_bomb,
     is_file,
     path_endswith,
     path_is,
@@ -51,6 +57,8 @@ from index.tree import IndexTree, Mode, write_index
 from index.wheels import build_wheel, wheel_filename
 from skimlock.errors import (
     ApiVersionError,
+    BodyTooLargeError,
+    ContentEncodingError,
     FetchError,
     HashMismatchError,
     HTTPStatusError,
@@ -971,3 +979,122 @@ def test_file_url_with_control_character_is_a_skimlock_error(
     with pytest.raises(SkimlockError) as info:
         fetcher.metadata(file)
     assert_one_line(info.value, "alpha-1.0")
+
+
+# -- Content-Encoding: decoded here, one bounded layer ---------------------------------------------
+
+
+def _deflate(data: bytes, *, raw: bool) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        pytest.param("gzip", lambda d: gzip.compress(d, mtime=0), id="gzip"),
+        pytest.param("x-gzip", lambda d: gzip.compress(d, mtime=0), id="x-gzip"),
+        pytest.param("gzip", lambda d: gzip.compress(d[:50], mtime=0)
+                     + gzip.compress(d[50:], mtime=0), id="gzip-two-members"),
+        pytest.param("deflate", partial(_deflate, raw=False), id="deflate-zlib"),
+        pytest.param("deflate", partial(_deflate, raw=True), id="deflate-raw"),
+        pytest.param("identity, gzip", lambda d: gzip.compress(d, mtime=0), id="identity-gzip"),
+    ],
+)  # fmt: skip
+def test_encoded_pages_are_decoded(
+    fault_server: Callable[..., Server],
+    http_client: httpx.Client,
+    encoding: str,
+    encode: Callable[[bytes], bytes],
+) -> None:
+    page = (
+        f'<!DOCTYPE html><html><body><a href="../../files/{ALPHA_2}">{ALPHA_2}</a>'
+        + "<!-- padding -->" * 5000 + "</body></html>"
+    ).encode()
+    server = fault_server(
+        Mode.PEP658_SHA256,
+        partial(Encoded, when=ALPHA_PAGE, body=encode(page), encoding=encoding,
+                content_type="text/html"),
+    )
+    fetcher = new_fetcher(http_client, retries=0)
+    assert [f.filename for f in page_of(fetcher, server, "alpha").files] == [ALPHA_2]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "needle"),
+    [
+        pytest.param("gzip, gzip", gzip.compress(gzip.compress(b"x")), "stacked", id="stacked"),
+        pytest.param("zstd", b"\x28\xb5\x2f\xfd", "unsupported Content-Encoding 'zstd'",
+                     id="zstd"),
+        pytest.param("gzip", b"not gzip at all", "corrupt gzip body", id="corrupt"),
+    ],
+)  # fmt: skip
+def test_refused_encodings_are_clear_errors(
+    fault_server: Callable[..., Server],
+    http_client: httpx.Client,
+    encoding: str,
+    body: bytes,
+    needle: str,
+) -> None:
+    server = fault_server(
+        Mode.PEP658_SHA256,
+        partial(Encoded, when=ALPHA_PAGE, body=body, encoding=encoding, content_type="text/html"),
+    )
+    fetcher = new_fetcher(http_client, retries=0)
+    with pytest.raises(ContentEncodingError) as info:
+        fetcher.page(server.simple_url, "alpha")
+    assert_one_line(info.value, server.project_url("alpha"), needle)
+
+
+def test_decoded_bytes_count_against_the_cap(
+    fault_server: Callable[..., Server], http_client: httpx.Client
+) -> None:
+    """A 1 MiB .metadata gzipped to ~1 KB: the cap counts what decoding produces."""
+    server = fault_server(
+        Mode.PEP658_SHA256,
+        partial(Encoded, when=path_endswith(".metadata"), body=gzip_bomb(1024 * 1024),
+                encoding="gzip"),
+    )
+    fetcher = new_fetcher(http_client, retries=0, max_metadata=64 * 1024)
+    with pytest.raises(BodyTooLargeError) as info:
+        fetch_file(fetcher, server, ALPHA_2)
+    assert_one_line(info.value, "over the 65536-byte cap")
+
+
+# -- deadlines below httpx: headers trickled byte by byte ---------------------------------------
+
+
+def test_trickled_headers_hit_the_request_deadline(http_client: httpx.Client) -> None:
+    """A raw socket server sends its status line and headers one byte every 50 ms (no read ever
+    times out); the request deadline bounds the whole exchange, headers included."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(5)
+        with contextlib.suppress(OSError):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                    if stop.is_set():
+                        return
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.05)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    fetcher = new_fetcher(http_client, retries=0, request_deadline=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as info:
+            fetcher.page(f"http://127.0.0.1:{port}/simple/", "alpha")
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(5)
+    assert time.monotonic() - started < 2.0
+    assert_one_line(info.value, "over the 0.5 s deadline of one request")

@@ -266,6 +266,34 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace, console: _Console) -> int:
+    from pathlib import Path
+
+    from packaging.utils import canonicalize_name
+
+    from .cache import Cache, default_cache_dir
+    from .stats import human_bytes, plural
+
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    cache = Cache(root)
+    if args.action != "clean" and args.project:
+        raise InputError(f"cache {args.action} takes no project name")
+    if args.action == "dir":
+        sys.stdout.write(f"{root}\n")
+    elif args.action == "info":
+        info = cache.info()
+        sys.stdout.write(
+            f"{info.bucket}: {plural(info.pages, 'page')}, "
+            f"{info.metadata} metadata, {plural(info.hosts, 'host')}, "
+            f"{human_bytes(info.bytes)}\n"
+        )
+    else:
+        removed = cache.clean(args.project)
+        what = f" of {canonicalize_name(args.project)}" if args.project else ""
+        _say(console, f"removed {plural(removed, 'file')}{what} from {root}")
+    return 0
+
+
 def _lock_destination(args: argparse.Namespace) -> str:
     return str(args.output or (
         "requirements.txt" if args.format == "requirements" else "pylock.toml"
@@ -386,7 +414,7 @@ def _resolve_with(
         merge_indexes=args.index_strategy == "merge",
         pre=args.pre,
         binary=binary,
-        preferred=_kept(args, installed, inputs),
+        preferred=_kept(args, installed, inputs) if installed else _lock_pins(args),
     )
     progress = _Progress(stats, target)
     started = time.monotonic()
@@ -433,6 +461,38 @@ def _kept(
         return {}
     named = {canonicalize_name(item.requirement.name) for item in inputs.requirements}
     return {name: version for name, version in installed.items() if name not in named}
+
+
+def _lock_pins(args: argparse.Namespace) -> dict[NormalizedName, Version]:
+    """For ``lock``: the pins of the existing lock (``--prefer FILE``, else the output file if
+    it exists) as preferences, less ``--upgrade-package`` names; none with ``--upgrade``.
+    An output file that cannot be read as a lock is only warned about (it is about to be
+    replaced); a ``--prefer`` file that cannot is an error."""
+    if args.func is not _cmd_lock or args.upgrade:
+        return {}
+    import logging
+    from pathlib import Path
+
+    from .files import STDOUT
+    from .prefer import read_preferences, release
+
+    logger = logging.getLogger("skimlock")
+
+    explicit = args.prefer is not None
+    path = Path(args.prefer if explicit else _lock_destination(args))
+    if not explicit and (str(path) == STDOUT or not path.is_file()):
+        return {}
+    try:
+        pins = read_preferences(path)
+    except InputError as exc:
+        if explicit:
+            raise
+        logger.warning("not keeping the pins of %s: %s", path, exc)
+        return {}
+    kept = release(pins, args.upgrade_package or ())
+    logger.info("keeping the pins of %s where the requirements allow (%d projects)",
+                path, len(kept))
+    return {name: max(versions) for name, versions in kept.items()}
 
 
 class _Progress:
@@ -558,6 +618,8 @@ def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None =
 
     args.outputs_checked = False
     destinations: list[tuple[str, str]] = []
+    if args.func is _cmd_cache:
+        return
     if args.func is _cmd_lock:
         lock = _lock_destination(args)
         if args.format == "pylock":
@@ -795,6 +857,15 @@ def _parser() -> argparse.ArgumentParser:
     lock.add_argument("--overwrite-input", action="store_true",
                       help="allow -o (or --stats) to replace one of the input files")
     _add_common(lock)
+    keep = lock.add_argument_group("existing pins (a re-lock keeps them unless told otherwise)")
+    keep.add_argument("--prefer", metavar="FILE",
+                      help="prefer the pins of this pylock.toml or pinned requirements file "
+                      "(default: the output file, when it exists)")
+    keep.add_argument("-U", "--upgrade", action="store_true",
+                      help="ignore existing pins: every project moves to the newest allowed")
+    keep.add_argument("-P", "--upgrade-package", action="append", metavar="NAME",
+                      help="let this project move (repeatable); others keep their pins "
+                      "unless they must move with it")
     lock.set_defaults(func=_cmd_lock)
 
     res = sub.add_parser(
@@ -817,6 +888,22 @@ def _parser() -> argparse.ArgumentParser:
                      "required; eager upgrades them all (as pip)")
     _add_common(res)
     res.set_defaults(func=_cmd_resolve, dry_run_install=True)
+
+    cache = sub.add_parser(
+        "cache", allow_abbrev=False, help="show or clean the on-disk cache",
+        description="The cache keeps index pages (under HTTP caching rules) and metadata "
+        "(immutable, by file hash) between runs.",
+    )
+    cache.add_argument("action", choices=["dir", "info", "clean"],
+                       help="dir: print its directory; info: what it holds; clean: empty it")
+    cache.add_argument("project", nargs="?", metavar="NAME",
+                       help="clean: only this project's pages and metadata")
+    cache.add_argument("--cache-dir", metavar="DIR",
+                       help="the cache directory (default: $SKIMLOCK_CACHE_DIR or the user "
+                       "cache directory)")
+    cache.add_argument("-v", "--verbose", action="count", default=0)
+    cache.add_argument("-q", "--quiet", action="count", default=0)
+    cache.set_defaults(func=_cmd_cache, index_url=None, stats=None)
     return parser
 
 

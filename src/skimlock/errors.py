@@ -17,7 +17,7 @@ httpx exceptions never leave :mod:`skimlock.fetch`; they are converted there.
 
 from __future__ import annotations
 
-import re
+from .urls import redact
 
 __all__ = [
     "EXIT_INDEX",
@@ -27,7 +27,10 @@ __all__ = [
     "EXIT_RESOLUTION",
     "EXIT_USAGE",
     "ApiVersionError",
+    "BodyTooLargeError",
+    "ContentEncodingError",
     "BuildRequiredError",
+    "FetchCancelledError",
     "FetchError",
     "HashMismatchError",
     "HTTPStatusError",
@@ -56,14 +59,6 @@ EXIT_INTEGRITY = 4
 #: An unexpected exception (``EX_SOFTWARE`` of sysexits.h); the CLI prints one line.
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
-
-
-def redact(url: str) -> str:
-    """``url`` without credentials: ``https://user:secret@host/`` becomes ``https://***@host/``."""
-    return _USERINFO.sub(r"\1***@", url)
-
-
-_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@?#]*@")
 
 
 class SkimlockError(Exception):
@@ -154,6 +149,21 @@ class HTTPStatusError(FetchError):
 
 class RangeNotSatisfiedError(FetchError):
     """A range response that does not match the request (bad Content-Range, encoding...)."""
+
+
+class BodyTooLargeError(FetchError):
+    """A body (decoded bytes) over the cap of what it should be (page, metadata, wheel)."""
+
+
+class ContentEncodingError(FetchError):
+    """A body in a Content-Encoding skimlock does not decode (stacked, unknown) or a corrupt one."""
+
+
+class FetchCancelledError(FetchError):
+    """The run was interrupted (Ctrl-C): no new request is sent, in-flight ones are aborted."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, "interrupted")
 
 
 class IndexPageError(SkimlockError):

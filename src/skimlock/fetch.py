@@ -1,16 +1,15 @@
-"""The fetch layer: the only module that does network I/O.
+"""The fetch layer: run-level coordination of what is fetched (all HTTP goes through
+:mod:`skimlock.transport`).
 
-It wraps one injected :class:`httpx.Client` and offers two operations, each synchronous or as a
-future (so the resolver can prefetch):
+It offers two operations, each synchronous or as a future (so the resolver can prefetch):
 
 * :meth:`Fetcher.page` — a project page from a Simple Repository API index;
 * :meth:`Fetcher.metadata` — the core metadata of one listed file, by the cheapest strategy that
   works: PEP 658 ``.metadata`` (hash verified) → HTTP range requests into the wheel's zip →
   a whole download (streamed to a spooled temp file, capped).
 
-Every request is recorded in :class:`~skimlock.stats.Stats`. httpx exceptions are converted to
-:mod:`skimlock.errors` here and nowhere else. Results are memoized per URL for the run, and each
-host's range capabilities are remembered for the run.
+Results are memoized per URL for the run, and each host's range capabilities are remembered for
+the run. Requests, retries, redirects, credentials and accounting are the transport's.
 
 Range protocol (no HEAD): one suffix request ``Range: bytes=-N`` with ``Accept-Encoding: identity``.
 N comes from :class:`~skimlock.rangeplan.RangePlan` (learned per project, capped by the PEP 700
@@ -26,40 +25,37 @@ size from ``Content-Range: bytes */N``.
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import hashlib
-import ipaddress
 import logging
-import netrc
-import os
 import re
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 from packaging.metadata import Metadata
 
 from . import coremeta, zipread
 from .errors import (
+    BodyTooLargeError,
+    FetchCancelledError,
     FetchError,
     HashMismatchError,
     HTTPStatusError,
-    InsecureIndexError,
     RangeNotSatisfiedError,
     WheelError,
     redact,
 )
-from .filetransport import FileTransport
 from .rangeplan import DEFAULT_INITIAL_TAIL, RangePlan
 from .simple import ACCEPT, IndexFile, ProjectPage, parse_project_page, project_url
-from .stats import Category, MetadataSource, RequestRecord, Stats
+from .stats import Category, MetadataSource, Stats
+from .transport import Exchange, Spent, Transport, TransportOptions, host_of, make_client
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["FetchedMetadata", "Fetcher", "FetchOptions", "make_client"]
 
@@ -71,12 +67,8 @@ KiB = 1024
 MiB = 1024 * KiB
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)\s*$", re.IGNORECASE)
-_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 #: Statuses with which servers refuse a suffix range they do not support.
 _SUFFIX_REFUSED = frozenset({400, 403, 404, 405, 416, 501})
-_MAX_REDIRECTS = 10
-#: Unread bodies up to this size are read before the response is closed (see _drain).
-_DRAIN_MAX = 64 * KiB
 #: Largest project page read (numpy's is 1.6 MB as HTML).
 _MAX_PAGE = 64 * MiB
 
@@ -101,12 +93,19 @@ class FetchOptions:
     max_metadata: int = 16 * MiB
     #: Hosts allowed over plain HTTP (loopback is always allowed).
     trusted_hosts: frozenset[str] = frozenset()
+    #: Seconds one request may take in all, redirects, headers and body (``--timeout`` bounds
+    #: each read); see :class:`~skimlock.transport.TransportOptions`.
+    request_deadline: float | None = 300.0
+    #: No retry of a request starts this many seconds after its first attempt.
+    retry_window: float = 120.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class FetchedMetadata:
     """The core metadata of one file and how it was obtained."""
 
+    #: The file as listed, except ``size``: the size the server showed when it contradicted
+    #: the index's (a Content-Range total, or the length of a whole download).
     file: IndexFile
     data: bytes
     metadata: Metadata
@@ -119,14 +118,6 @@ class _HostCaps:
 
     suffix: bool | None = None
     ranges: bool | None = None
-
-
-@dataclass(kw_only=True, slots=True)
-class _Spent:
-    """Bytes and requests spent on one file."""
-
-    bytes: int = 0
-    requests: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -149,61 +140,6 @@ class _Memo:
     futures: dict[object, Future[object]] = field(default_factory=dict)
 
 
-def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
-    """The client the CLI injects: pooled keep-alive connections, proxies from the environment,
-    credentials from the URL or else from ``~/.netrc`` (see :class:`_Credentials`).
-
-    HTTP/1.1 by default: with httpcore's synchronous HTTP/2 shared by the fetch threads, 2 of 8
-    locks of ~150 packages against PyPI failed (stream resets, and a KeyError inside httpcore),
-    while HTTP/1.1 over a pool of connections failed none and took the same time (2026-11).
-    The pool holds as many connections as requests in flight: httpcore checks every pooled
-    connection on each request, and 32 instead of 16 cost ~25 % more CPU on a 91-package lock.
-    """
-    from . import __version__
-
-    netrc_file = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
-    auth = _Credentials(netrc_file if os.path.isfile(netrc_file) else None)
-    return httpx.Client(
-        http2=http2,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        headers={"User-Agent": f"skimlock/{__version__}"},
-        limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
-        auth=auth,
-        trust_env=True,
-        mounts={"file://": FileTransport()},
-    )
-
-
-class _Credentials(httpx.Auth):
-    """Basic auth from the request URL's ``user:password@``, else from netrc for its host.
-
-    (httpx's own ``NetRCAuth`` as the client's auth would shadow URL credentials.) Redirects are
-    sent as new requests by :meth:`Fetcher._send`; httpx has already dropped the Authorization
-    header of a redirect to another origin, and a new host gets only its own netrc entry.
-    """
-
-    def __init__(self, netrc_file: str | None) -> None:
-        self._netrc: netrc.netrc | None = None
-        if netrc_file is not None:
-            try:
-                self._netrc = netrc.netrc(netrc_file)
-            except (netrc.NetrcParseError, OSError) as exc:
-                logger.warning("ignoring %s: %s", netrc_file, exc)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if "authorization" not in request.headers:
-            url = request.url
-            user, password = url.username, url.password
-            if not (user or password) and self._netrc is not None:
-                entry = self._netrc.authenticators(url.host)
-                if entry is not None:
-                    user, password = entry[0] or "", entry[2] or ""
-            if user or password:
-                token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-                request.headers["Authorization"] = f"Basic {token}"
-        yield request
-
-
 class Fetcher:
     """All HTTP of a run. Construct cheaply (no I/O); close with :meth:`close` or ``with``."""
 
@@ -218,6 +154,17 @@ class Fetcher:
         self.client = client
         self.stats = stats if stats is not None else Stats()
         self.options = options or FetchOptions()
+        self.transport = Transport(
+            client,
+            stats=self.stats,
+            options=TransportOptions(
+                retries=self.options.retries,
+                backoff=self.options.backoff,
+                trusted_hosts=self.options.trusted_hosts,
+                request_deadline=self.options.request_deadline,
+                retry_window=self.options.retry_window,
+            ),
+        )
         self._on_event = on_event
         self._executor: ThreadPoolExecutor | None = None
         self._memo = _Memo()
@@ -233,8 +180,19 @@ class Fetcher:
     def __enter__(self) -> Fetcher:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            self.cancel()  # Ctrl-C, or an error: nothing fetched from now on has a use
         self.close()
+
+    def cancel(self) -> None:
+        """Stop at once: queued work is cancelled, no new request is sent, in-flight requests
+        are aborted (see :meth:`Transport.cancel`)."""
+        self.transport.cancel()
+        with self._memo.lock:
+            executor = self._executor
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._executor is not None:
@@ -249,25 +207,25 @@ class Fetcher:
 
     def submit_page(self, index_url: str, name: str) -> Future[ProjectPage | None]:
         url = project_url(index_url, name)
-        return self._submit(("page", url), lambda: self._again(lambda: self._fetch_page(url, name)))
+        return self._submit(
+            ("page", url), lambda: self.transport.again(lambda: self._fetch_page(url, name))
+        )
 
     def document(self, url: str) -> bytes:
         """A requirements or constraints file named by URL (``-r https://...``), recorded as
         :attr:`~skimlock.stats.Category.INPUT`."""
-        self._check_secure(url)
-        with self._request("GET", url, Category.INPUT) as exchange:
-            if exchange.response.status_code != 200:
-                raise HTTPStatusError(url, exchange.response.status_code)
-            return b"".join(exchange.body(_MAX_PAGE))
+        self.transport.check(url)
+        with self.transport.get(url, Category.INPUT) as exchange:
+            if exchange.status != 200:
+                raise HTTPStatusError(url, exchange.status)
+            return exchange.read(_MAX_PAGE)
 
     def metadata(self, file: IndexFile) -> FetchedMetadata:
         """Core metadata of ``file`` (a wheel, or any file whose ``.metadata`` is served)."""
         return self.submit_metadata(file).result()
 
     def submit_metadata(self, file: IndexFile) -> Future[FetchedMetadata]:
-        return self._submit(
-            ("metadata", file.url), lambda: self._again(lambda: self._fetch_metadata(file))
-        )
+        return self._submit(("metadata", file.url), lambda: self._fetch_metadata(file))
 
     # -- memo and executor --------------------------------------------------------------------
 
@@ -276,6 +234,8 @@ class Fetcher:
             existing = self._memo.futures.get(key)
             if existing is not None:
                 return existing  # type: ignore[return-value]
+            if self.transport.cancelled:
+                raise FetchCancelledError(str(key[1]) if isinstance(key, tuple) else "?")
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(
                     max_workers=self.options.max_in_flight, thread_name_prefix="skimlock-fetch"
@@ -287,21 +247,21 @@ class Fetcher:
     # -- pages --------------------------------------------------------------------------------
 
     def _fetch_page(self, url: str, name: str) -> ProjectPage | None:
-        self._check_secure(url)
-        with self._request(
-            "GET", url, Category.INDEX_PAGE, headers={"Accept": ACCEPT}
+        self.transport.check(url)
+        self.transport.remember_credentials(url)
+        with self.transport.get(
+            url, Category.INDEX_PAGE, headers={"Accept": ACCEPT}
         ) as exchange:
-            response = exchange.response
-            if response.status_code in (404, 410):
+            if exchange.status in (404, 410):
                 return None
-            if response.status_code != 200:
-                raise HTTPStatusError(url, response.status_code)
-            content = b"".join(exchange.body(_MAX_PAGE))
-            final_url = str(response.url)
-            self._check_secure(final_url)
+            if exchange.status != 200:
+                raise HTTPStatusError(url, exchange.status)
+            content = exchange.read(_MAX_PAGE)
+            final_url = exchange.final_url
+            self.transport.check(final_url)
             page = parse_project_page(
                 content,
-                content_type=response.headers.get("content-type", ""),
+                content_type=exchange.headers.get("content-type", ""),
                 url=final_url,
                 name=name,
             )
@@ -311,8 +271,8 @@ class Fetcher:
     # -- metadata -----------------------------------------------------------------------------
 
     def _fetch_metadata(self, file: IndexFile) -> FetchedMetadata:
-        self._check_secure(file.url)
-        spent = _Spent()
+        self.transport.check(file.url)
+        spent = Spent()
         data: bytes | None = None
         category = Category.METADATA_PEP658
         size = file.size
@@ -321,7 +281,13 @@ class Fetcher:
         if data is None:
             if not file.is_wheel:
                 raise WheelError(file.filename, "not a wheel, and the index serves no metadata")
-            data, category, size = self._from_wheel(file, spent)
+            data, category, size = self.transport.again(lambda: self._from_wheel(file, spent))
+            if size is not None and file.size is not None and size != file.size:
+                logger.warning(
+                    "the index says %s has %d bytes, but %s serves %d; the lock records %d",
+                    file.filename, file.size, host_of(file.url), size, size,
+                )
+                file = dataclasses.replace(file, size=size)
         metadata = coremeta.parse_metadata(
             data, filename=file.filename, max_size=self.options.max_metadata
         )
@@ -337,26 +303,48 @@ class Fetcher:
         self._event("metadata")
         return FetchedMetadata(file=file, data=data, metadata=metadata, source=source)
 
-    def _pep658(self, file: IndexFile, spent: _Spent) -> bytes | None:
-        """PEP 658: the served ``.metadata``; None when advertised but missing (404/410)."""
+    def _pep658(self, file: IndexFile, spent: Spent) -> bytes | None:
+        """PEP 658: the served ``.metadata`` (hash verified); None when the wheel must be read
+        instead: advertised but missing (404/410) or an HTML page in place of metadata, or (for
+        a wheel only) failing after retries (5xx, stalls, resets) or in an encoding refused."""
         assert file.core_metadata is not None
         url = file.metadata_url
-        with self._request("GET", url, Category.METADATA_PEP658, spent=spent) as exchange:
-            resp = exchange.response
-            if resp.status_code in (404, 410):
-                self._warn_once(
-                    _host(url),
-                    f"{redact(url)} is advertised but answers {resp.status_code}; "
-                    "reading metadata from the wheels of this index instead",
-                )
-                return None
-            if resp.status_code != 200:
-                raise HTTPStatusError(url, resp.status_code)
-            data = b"".join(exchange.body(self.options.max_metadata))
-        _verify(url, data, file.core_metadata.hashes)
+        try:
+            data = self.transport.again(lambda: self._pep658_once(file, url, spent))
+        except _NoMetadata as exc:
+            reason = exc.reason
+        except (BodyTooLargeError, FetchCancelledError):
+            raise
+        except FetchError as exc:
+            if not file.is_wheel:
+                raise
+            reason = f"failed ({exc.reason})"
+        else:
+            if data is not None:
+                _verify(url, data, file.core_metadata.hashes)
+            return data
+        self._warn_once(
+            f"pep658:{host_of(url)}:{reason.partition(' ')[0]}",
+            f"{redact(url)} is advertised but {reason}; "
+            "reading metadata from the wheels of this index instead",
+        )
+        return None
+
+    def _pep658_once(self, file: IndexFile, url: str, spent: Spent) -> bytes | None:
+        with self.transport.get(url, Category.METADATA_PEP658, spent=spent) as exchange:
+            if exchange.status in (404, 410):
+                raise _NoMetadata(url, f"answers {exchange.status}")
+            if exchange.status != 200:
+                raise HTTPStatusError(url, exchange.status)
+            content_type = exchange.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type in ("text/html", "application/xhtml+xml"):
+                raise _NoMetadata(url, f"answers an HTML page ({content_type})")
+            data = exchange.read(self.options.max_metadata)
+        if data.lstrip()[:1] == b"<":
+            raise _NoMetadata(url, "answers an HTML page, not metadata")
         return data
 
-    def _from_wheel(self, file: IndexFile, spent: _Spent) -> tuple[bytes, Category, int | None]:
+    def _from_wheel(self, file: IndexFile, spent: Spent) -> tuple[bytes, Category, int | None]:
         caps = self._caps(file.url)
         if caps.ranges is not False:
             try:
@@ -364,7 +352,7 @@ class Fetcher:
             except RangeNotSatisfiedError as exc:
                 self._mark(file.url, ranges=False)
                 self._warn_once(
-                    f"ranges:{_host(file.url)}",
+                    f"ranges:{host_of(file.url)}",
                     f"{exc}; downloading whole wheels from this host",
                 )
             else:
@@ -374,7 +362,7 @@ class Fetcher:
         return data, Category.FULL_DOWNLOAD, size
 
     def _by_ranges(
-        self, file: IndexFile, caps: _HostCaps, spent: _Spent
+        self, file: IndexFile, caps: _HostCaps, spent: Spent
     ) -> tuple[bytes, Category, int | None] | None:
         """METADATA through range requests; None when the host turned out not to do ranges."""
         project = _project_of(file.filename)
@@ -437,14 +425,14 @@ class Fetcher:
         """The host refuses range requests: remember it, say so once, use whole downloads."""
         self._mark(url, ranges=False)
         self._warn_once(
-            f"ranges:{_host(url)}",
-            f"{_host(url)} refuses range requests (HTTP {status}); reading whole wheels from it",
+            f"ranges:{host_of(url)}",
+            f"{host_of(url)} refuses range requests (HTTP {status}); reading whole wheels from it",
         )
 
     def _range(
         self,
         file: IndexFile,
-        spent: _Spent,
+        spent: Spent,
         *,
         suffix: int | None = None,
         start: int | None = None,
@@ -454,31 +442,30 @@ class Fetcher:
         header = f"bytes=-{suffix}" if suffix is not None else f"bytes={start}-{end}"
         headers = {"Range": header, "Accept-Encoding": "identity"}
         url = file.url
-        with self._request(
-            "GET", url, Category.METADATA_RANGE, headers=headers, spent=spent
+        with self.transport.get(
+            url, Category.METADATA_RANGE, headers=headers, spent=spent
         ) as exchange:
-            resp = exchange.response
-            status = resp.status_code
+            status = exchange.status
             if status == 200:
                 # The server ignored the range: this body is the whole file. Use it.
                 self._mark(url, ranges=False)
                 self._warn_once(
-                    f"ranges:{_host(url)}",
-                    f"{_host(url)} ignores Range requests; reading whole wheels from it",
+                    f"ranges:{host_of(url)}",
+                    f"{host_of(url)} ignores Range requests; reading whole wheels from it",
                 )
                 exchange.category = Category.FULL_DOWNLOAD
                 metadata, size = self._read_whole(file, exchange)
                 return _Whole(metadata=metadata, size=size)
             if status == 416:
-                return _Refused(status=status, total=_unsatisfied_total(resp))
+                return _Refused(status=status, total=_unsatisfied_total(exchange.headers))
             if status != 206:
                 return _Refused(status=status)
-            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            encoding = exchange.headers.get("content-encoding", "identity").strip().lower()
             if encoding not in ("", "identity"):
                 raise RangeNotSatisfiedError(
                     url, f"range answered with Content-Encoding {encoding}"
                 )
-            got = _content_range(resp.headers.get("content-range"))
+            got = _content_range(exchange.headers.get("content-range"))
             if got is None:
                 raise RangeNotSatisfiedError(
                     url, f"206 without a usable Content-Range for {header}"
@@ -495,21 +482,21 @@ class Fetcher:
                     url, f"asked {header}, got Content-Range bytes {first}-{last}/{total}"
                 )
             length = last - first + 1
-            data = b"".join(exchange.body(length, raw=True))
+            data = exchange.read(length, raw=True)
             if len(data) != length:
                 raise RangeNotSatisfiedError(
                     url, f"range body has {len(data)} bytes, Content-Range says {length}"
                 )
         return _Partial(start=first, data=data, total=total)
 
-    def _whole(self, file: IndexFile, spent: _Spent) -> tuple[bytes, int]:
+    def _whole(self, file: IndexFile, spent: Spent) -> tuple[bytes, int]:
         """Download the whole file (last resort) and read METADATA from it."""
-        with self._request("GET", file.url, Category.FULL_DOWNLOAD, spent=spent) as exchange:
-            if exchange.response.status_code != 200:
-                raise HTTPStatusError(file.url, exchange.response.status_code)
+        with self.transport.get(file.url, Category.FULL_DOWNLOAD, spent=spent) as exchange:
+            if exchange.status != 200:
+                raise HTTPStatusError(file.url, exchange.status)
             return self._read_whole(file, exchange)
 
-    def _read_whole(self, file: IndexFile, exchange: _Exchange) -> tuple[bytes, int]:
+    def _read_whole(self, file: IndexFile, exchange: Exchange) -> tuple[bytes, int]:
         """Stream a whole file to a spooled temp file (bounded memory), verify, read METADATA."""
         digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
         size = 0
@@ -530,138 +517,6 @@ class Fetcher:
             )
         return metadata, size
 
-    # -- HTTP ---------------------------------------------------------------------------------
-
-    @contextmanager
-    def _request(
-        self,
-        method: str,
-        url: str,
-        category: Category,
-        *,
-        headers: dict[str, str] | None = None,
-        spent: _Spent | None = None,
-    ) -> Iterator[_Exchange]:
-        """Send with retries and yield the exchange; record it when the block ends.
-
-        Retries (connection errors, timeouts, 429, 5xx) happen before anything is yielded; each
-        attempt is recorded. httpx errors raised while the block reads the body become
-        :class:`~skimlock.errors.FetchError`.
-        """
-        attempt = 0
-        while True:
-            started = time.monotonic()
-            try:
-                request = self.client.build_request(method, url, headers=headers)
-            except (httpx.InvalidURL, ValueError) as exc:
-                raise FetchError(url, f"invalid URL ({exc})") from None
-            try:
-                response = self._send(request, category, headers, spent)
-            except httpx.HTTPError as exc:
-                self._record(category, url, status=None, nbytes=0, headers=headers,
-                             started=started, spent=spent)
-                if attempt < self.options.retries and _retryable(exc):
-                    attempt += 1
-                    time.sleep(self._backoff(attempt, None))
-                    continue
-                raise FetchError(url, _describe(exc)) from None
-            if response.status_code in _RETRY_STATUS and attempt < self.options.retries:
-                response.close()
-                self._record(category, url, status=response.status_code,
-                             nbytes=response.num_bytes_downloaded, headers=headers,
-                             started=started, spent=spent)
-                attempt += 1
-                time.sleep(self._backoff(attempt, response.headers.get("retry-after")))
-                continue
-            break
-        exchange = _Exchange(response=response, url=url, category=category)
-        try:
-            yield exchange
-        except httpx.TransportError as exc:
-            raise _Interrupted(url, _describe(exc)) from None
-        except httpx.HTTPError as exc:
-            raise FetchError(url, _describe(exc)) from None
-        finally:
-            _drain(response)
-            response.close()
-            self._record(exchange.category, url, status=response.status_code,
-                         nbytes=response.num_bytes_downloaded, headers=headers,
-                         started=started, spent=spent)
-
-    def _send(
-        self,
-        request: httpx.Request,
-        category: Category,
-        headers: dict[str, str] | None,
-        spent: _Spent | None,
-    ) -> httpx.Response:
-        """Send, following redirects one hop at a time: each hop is checked like a listed URL
-        (no plain HTTP to an untrusted host) and recorded as its own request."""
-        for hop in range(_MAX_REDIRECTS + 1):
-            started = time.monotonic()
-            # Credentials are chosen for the listed URL only: on later hops httpx has kept the
-            # Authorization header for the same origin and dropped it for another one.
-            response = self.client.send(
-                request, stream=True, follow_redirects=False,
-                **({} if hop == 0 else {"auth": None}),
-            )
-            target = response.next_request
-            if target is None:
-                return response
-            _drain(response)
-            response.close()
-            self._record(category, str(request.url), status=response.status_code,
-                         nbytes=response.num_bytes_downloaded, headers=headers,
-                         started=started, spent=spent)
-            self._check_secure(str(target.url))
-            request = target
-        raise FetchError(str(request.url), f"too many redirects (more than {_MAX_REDIRECTS})")
-
-    def _again(self, operation: Callable[[], _T]) -> _T:
-        """Run ``operation``; when a body was cut off (reset, truncated, timed out while
-        reading), run it again, at most ``retries`` more times, with backoff."""
-        attempt = 0
-        while True:
-            try:
-                return operation()
-            except _Interrupted as exc:
-                if attempt >= self.options.retries:
-                    raise FetchError(exc.url, exc.reason) from None
-                attempt += 1
-                logger.debug("retrying after %s", exc)
-                time.sleep(self._backoff(attempt, None))
-
-    def _record(
-        self,
-        category: Category,
-        url: str,
-        *,
-        status: int | None,
-        nbytes: int,
-        headers: dict[str, str] | None,
-        started: float,
-        spent: _Spent | None,
-    ) -> None:
-        if spent is not None:
-            spent.bytes += nbytes
-            spent.requests += 1
-        self.stats.record(
-            RequestRecord(
-                category=category,
-                method="GET",
-                url=redact(url),
-                status=status,
-                body_bytes=nbytes,
-                range=(headers or {}).get("Range"),
-                seconds=time.monotonic() - started,
-            )
-        )
-
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after and retry_after.strip().isdigit():
-            return min(10.0, float(retry_after.strip()))
-        return float(self.options.backoff * (2 ** (attempt - 1)))
-
     # -- policy and memory --------------------------------------------------------------------
 
     def _tail_guess(self, project: str, size: int | None) -> int:
@@ -672,7 +527,7 @@ class Fetcher:
             self._plan.learn(project, layout)
 
     def _caps(self, url: str) -> _HostCaps:
-        host = _host(url)
+        host = host_of(url)
         with self._lock:
             return self._hosts.setdefault(host, _HostCaps())
 
@@ -683,23 +538,6 @@ class Fetcher:
                 caps.suffix = suffix
             if ranges is not None and caps.ranges is not False:
                 caps.ranges = ranges
-
-    def _check_secure(self, url: str) -> None:
-        """Refuse plain HTTP unless the host is loopback or trusted; refuse other schemes."""
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-            port = parts.port
-        except ValueError as exc:
-            raise FetchError(url, f"invalid URL ({exc})") from None
-        if parts.scheme in ("https", "file"):  # file: a local index (skimlock.filetransport)
-            return
-        if parts.scheme != "http":
-            raise FetchError(url, f"unsupported URL scheme {parts.scheme!r}")
-        trusted = self.options.trusted_hosts
-        if _is_loopback(host) or host in trusted or f"{host}:{port}" in trusted:
-            return
-        raise InsecureIndexError(url, host)
 
     def _warn_once(self, key: str, message: str) -> None:
         with self._lock:
@@ -716,30 +554,8 @@ class Fetcher:
 # --- body reading ------------------------------------------------------------------------------
 
 
-@dataclass(kw_only=True, slots=True)
-class _Exchange:
-    """One response being read; ``category`` may be corrected before it is recorded."""
-
-    response: httpx.Response
-    url: str
-    category: Category
-
-    def body(self, cap: int, *, raw: bool = False) -> Iterator[bytes]:
-        """The body in chunks; more than ``cap`` bytes is an error (checked before reading)."""
-        declared = self.response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise FetchError(self.url, f"body of {declared} bytes is over the {cap}-byte cap")
-        seen = 0
-        chunks = self.response.iter_raw() if raw else self.response.iter_bytes()
-        for chunk in chunks:
-            seen += len(chunk)
-            if seen > cap:
-                raise FetchError(self.url, f"body is over the {cap}-byte cap")
-            yield chunk
-
-
-class _Interrupted(FetchError):
-    """A body cut off by the transport; :meth:`Fetcher._again` retries the operation."""
+class _NoMetadata(FetchError):
+    """The ``.metadata`` is not usable; the wheel is read instead."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -763,40 +579,6 @@ def _verify(url: str, data: bytes, hashes: Mapping[str, str]) -> None:
             raise HashMismatchError(url, name, expected.lower(), actual)
 
 
-def _drain(response: httpx.Response) -> None:
-    """Read what is left of a small body before closing: those bytes crossed the wire (so they
-    are counted) and the connection can be reused. Large or broken bodies are just closed."""
-    if response.is_stream_consumed or response.is_closed:
-        return
-    length = response.headers.get("content-length", "")
-    if not length.isdigit() or int(length) > _DRAIN_MAX:
-        return
-    try:
-        for _chunk in response.iter_raw():
-            pass
-    except httpx.HTTPError:
-        pass
-
-
-def _host(url: str) -> str:
-    """``host[:port]`` of ``url``, never its credentials."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port
-    except ValueError:
-        return "?"
-    return f"{host}:{port}" if port else host
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _supported(name: str) -> bool:
     return name in hashlib.algorithms_guaranteed and not name.startswith("shake_")
 
@@ -813,8 +595,8 @@ def _content_range(value: str | None) -> tuple[int, int, int] | None:
     return first, last, total
 
 
-def _unsatisfied_total(response: httpx.Response) -> int | None:
-    match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
+def _unsatisfied_total(headers: Mapping[str, str]) -> int | None:
+    match = _CONTENT_RANGE.match(headers.get("content-range", ""))
     if match and match.group(3) not in (None, "*"):
         return int(match.group(3))
     return None
@@ -822,26 +604,3 @@ def _unsatisfied_total(response: httpx.Response) -> int | None:
 
 def _project_of(filename: str) -> str:
     return filename.split("-", 1)[0].lower().replace(".", "_")
-
-
-def _retryable(exc: httpx.HTTPError) -> bool:
-    return isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
-
-
-def _describe(exc: httpx.HTTPError) -> str:
-    kinds: list[tuple[type[httpx.HTTPError], str]] = [
-        (httpx.ConnectTimeout, "connection timed out"),
-        (httpx.ReadTimeout, "server too slow (read timed out)"),
-        (httpx.TimeoutException, "timed out"),
-        (httpx.ConnectError, "connection failed"),
-        (httpx.RemoteProtocolError, "connection broken by the server"),
-        (httpx.ReadError, "connection reset while reading"),
-        (httpx.TooManyRedirects, "too many redirects"),
-    ]
-    for kind, text in kinds:
-        if isinstance(exc, kind):
-            detail = str(exc).strip()
-            return f"{text} ({detail})" if detail else text
-    return f"{type(exc).__name__}: {exc}"
-
-

@@ -82,7 +82,9 @@ class FileTransport(httpx.BaseTransport):
 
 
 def _status(code: int, request: httpx.Request, text: str = "") -> httpx.Response:
-    return httpx.Response(code, content=text.encode(), request=request)
+    body = text.encode()
+    return httpx.Response(code, headers={"Content-Length": str(len(body))},
+                          stream=_BytesStream(body), request=request)
 
 
 def _file(path: Path, request: httpx.Request, *, head: bool) -> httpx.Response:
@@ -132,6 +134,18 @@ def _span(header: str | None, size: int) -> tuple[int, int] | str | None:
     if start >= size:
         return "unsatisfiable"
     return (start, min(end, size - 1))
+
+
+class _BytesStream(httpx.SyncByteStream):
+    """Bytes as a stream that is read when the client reads it (``httpx.Response(content=)``
+    would read it at once, and a raw read, as the transport does, would then fail)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._data:
+            yield self._data
 
 
 class _FileStream(httpx.SyncByteStream):
@@ -194,5 +208,5 @@ def _listing(directory: Path, project: str | None) -> bytes | None:
 def _page(content: bytes, request: httpx.Request, *, head: bool) -> httpx.Response:
     headers = {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(len(content))}
     return httpx.Response(
-        200, headers=headers, content=b"" if head else content, request=request
+        200, headers=headers, stream=_BytesStream(b"" if head else content), request=request
     )

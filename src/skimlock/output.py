@@ -39,7 +39,6 @@ import logging
 from collections.abc import Mapping
 from datetime import timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from packaging.metadata import InvalidMetadata
 from packaging.specifiers import SpecifierSet
@@ -56,6 +55,7 @@ from .errors import (
 )
 from .resolution import Pin, Resolution
 from .simple import IndexFile
+from .urls import without_credentials
 
 if TYPE_CHECKING:  # packaging.pylock and tomli_w are imported when a pylock is written
     from packaging.pylock import Pylock
@@ -219,22 +219,29 @@ def _package(
         package["dependencies"] = dependencies
     package["index"] = _public_url(pin.index_url)
     if wheels:
-        package["wheels"] = [_distribution(file, hashes) for file, hashes in kept]
+        package["wheels"] = [_distribution(file, hashes, pin) for file, hashes in kept]
     else:
-        package["sdist"] = _distribution(*kept[0])
+        package["sdist"] = _distribution(*kept[0], pin)
     return package
 
 
-def _distribution(file: IndexFile, hashes: dict[str, str]) -> dict[str, Any]:
+def _distribution(file: IndexFile, hashes: dict[str, str], pin: Pin) -> dict[str, Any]:
     """A ``wheels`` item or the ``sdist`` table (``PackageWheel``/``PackageSdist`` order)."""
     table: dict[str, Any] = {"name": file.filename}
     if file.upload_time is not None:
         table["upload-time"] = file.upload_time.astimezone(timezone.utc)
     table["url"] = _public_url(file.url)
-    if file.size is not None:
-        table["size"] = file.size
+    size = _size(file, pin)
+    if size is not None:
+        table["size"] = size
     table["hashes"] = hashes
     return table
+
+
+def _size(file: IndexFile, pin: Pin) -> int | None:
+    """The index's size, or the size the server showed for the file whose metadata was read
+    (the fetch layer corrects it when the two disagree)."""
+    return pin.metadata_file.size if file.url == pin.metadata_file.url else file.size
 
 
 def _requires_python(pin: Pin) -> SpecifierSet | None:
@@ -346,10 +353,7 @@ def render_pins_table_rows(resolution: Resolution) -> list[tuple[str, str, str]]
 
 
 def _public_url(url: str) -> str:
-    """``url`` without ``user:password@``."""
-    if "@" not in url:  # the common case, without parsing the URL
+    """``url`` without ``user:password@`` (parsed as the HTTP client parses it)."""
+    if "@" not in url:  # the common case: no userinfo, nothing to parse
         return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return without_credentials(url)

@@ -270,11 +270,16 @@ def _parse_size(value: object) -> int | None:
 
 
 def _resolve(base: str, href: str) -> str:
-    """Absolute URL of ``href`` without its fragment (raises ValueError for a broken URL)."""
+    """Absolute URL of ``href`` without its fragment (raises ValueError for a broken URL or
+    one that is not http(s), or file: on a local index)."""
     href = href.partition("#")[0]
     if href.startswith(("https://", "http://")) and href.isascii() and "[" not in href:
         return href  # fast path: already absolute, nothing urlsplit could reject
-    return urljoin(base, href)
+    resolved = urljoin(base, href)
+    scheme = resolved.partition(":")[0].lower()
+    if scheme not in ("https", "http") and not (scheme == "file" and base.startswith("file:")):
+        raise ValueError("not an http(s) URL")  # javascript:, data:, ftp:... (the link is skipped)
+    return resolved
 
 
 # --- HTML (PEP 503) ------------------------------------------------------------------------------

@@ -28,6 +28,9 @@ middleware             what it does to the selected requests
 ``Redirect``           answers with a redirect to ``location(path)``
 ``Rewrite``            serves the request as if it were for ``path(path)`` (aliases)
 ``RequireAuth``        answers 401 unless the request carries the expected Authorization header
+``Trickle``            answers 200 and sends the body one byte every ``interval`` seconds
+``Stall``              holds a selected request without answering until the client goes away
+``Encoded``            answers with a fixed, already encoded body and a ``Content-Encoding``
 =====================  ===========================================================================
 
 ``CutBody`` needs the connection's transport, which only the outermost ASGI layer can reach:
@@ -42,6 +45,7 @@ import gzip
 import re
 import socket
 import struct
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -56,6 +60,7 @@ from index.tree import IndexTree
 __all__ = [
     "BadContentRange",
     "CutBody",
+    "Encoded",
     "Delay",
     "ExposeTransport",
     "FailFirst",
@@ -71,9 +76,12 @@ __all__ = [
     "Respond",
     "Rewrite",
     "ServeFile",
+    "Stall",
     "Switch",
+    "Trickle",
     "When",
     "all_paths",
+    "gzip_bomb",
     "is_file",
     "path_endswith",
     "path_is",
@@ -587,6 +595,96 @@ class RequireAuth:
             headers={"WWW-Authenticate": 'Basic realm="test index"'},
         )
         await response(scope, receive, send)
+
+
+class Trickle:
+    """Answer selected requests with 200 and a declared ``size``-byte body sent one byte every
+    ``interval`` seconds (a server that is never silent long enough for a read timeout), until
+    the client goes away or ``limit`` seconds have passed."""
+
+    def __init__(
+        self, app: ASGIApp, *, when: When, size: int = 100_000, interval: float = 0.05,
+        limit: float = 20.0,
+    ) -> None:
+        self.app = app
+        self.when = when
+        self.size = size
+        self.interval = interval
+        self.limit = limit
+        self.sent = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when):
+            await self.app(scope, receive, send)
+            return
+        watcher = asyncio.ensure_future(_until_disconnect(receive))
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + self.limit
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"text/html"), (b"content-length", str(self.size).encode())]})
+            while not watcher.done() and loop.time() < stop and self.sent < self.size - 1:
+                await send({"type": "http.response.body", "body": b" ", "more_body": True})
+                self.sent += 1
+                await asyncio.sleep(self.interval)
+        finally:
+            watcher.cancel()
+
+
+class Stall:
+    """Hold selected requests without answering until the client goes away (or ``limit``
+    seconds, then answer 503); ``arrived`` counts the selected requests received."""
+
+    def __init__(self, app: ASGIApp, *, when: When, limit: float = 30.0) -> None:
+        self.app = app
+        self.when = when
+        self.limit = limit
+        self.arrived = 0
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when):
+            await self.app(scope, receive, send)
+            return
+        self.arrived += 1
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(_until_disconnect(receive), self.limit)
+            return
+        await Response(b"stalled", status_code=503)(scope, receive, send)
+
+
+def gzip_bomb(size: int, *, layers: int = 1) -> bytes:
+    """``size`` zero bytes gzipped ``layers`` times (streamed: the zeros never exist at once).
+    1 GiB in two layers is under 2 KB."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1024 * 1024)
+    parts = [packer.compress(block) for _ in range(size // len(block))]
+    parts += [packer.compress(bytes(size % len(block))), packer.flush()]
+    data = b"".join(parts)
+    for _ in range(layers - 1):
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    return data
+
+
+class Encoded:
+    """Answer selected requests with 200, ``body`` (already encoded) and ``Content-Encoding:
+    encoding`` (e.g. ``gzip, gzip``), and ``content_type``."""
+
+    def __init__(
+        self, app: ASGIApp, *, when: When, body: bytes, encoding: str,
+        content_type: str = "application/octet-stream",
+    ) -> None:
+        self.app = app
+        self.when = when
+        self.body = body
+        self.encoding = encoding
+        self.content_type = content_type
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if not _selected(scope, self.when):
+            await self.app(scope, receive, send)
+            return
+        headers = {"Content-Encoding": self.encoding, "Content-Type": self.content_type}
+        await Response(self.body, status_code=200, headers=headers)(scope, receive, send)
 
 
 class Switch:

@@ -117,3 +117,12 @@ def _skimlock_logger_restored() -> Iterator[None]:
     finally:
         log.handlers[:] = saved[0]
         log.propagate, log.level = saved[1], saved[2]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test gets an empty on-disk cache of its own (never the user's): a page cached by
+    one test must not answer another test's server."""
+    monkeypatch.setenv("SKIMLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("skimlock-cache")))

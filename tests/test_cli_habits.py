@@ -108,7 +108,7 @@ def test_verbose_logs_each_request_and_strategy(
 ) -> None:
     assert lock(server, "tiny", "-o", "-") == 0
     assert "GET " not in capsys.readouterr().err
-    assert lock(server, "tiny", "-o", "-", "-v") == 0
+    assert lock(server, "tiny", "-o", "-", "-v", "--no-cache") == 0
     err = capsys.readouterr().err
     assert f"GET {server.simple_url}tiny/ -> 200" in err
     assert "metadata-pep658" in err

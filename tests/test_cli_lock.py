@@ -176,7 +176,7 @@ def test_stats_json(server: Server, capsys: pytest.CaptureFixture[str], tmp_path
     assert lock(server, "alpha", "--stats", "s.json") == 0
     capsys.readouterr()
     stats = json.loads((tmp_path / "s.json").read_text())
-    assert stats["schema"] == 2
+    assert stats["schema"] == 3
     assert stats["requests"] == len(stats["request_log"]) > 0
     assert set(stats["by_category"]) == {
         "index-page", "metadata-pep658", "metadata-range", "full-download", "input"

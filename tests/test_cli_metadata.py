@@ -138,9 +138,9 @@ def test_stats_file(
     stats = json.loads(stats_path.read_text(encoding="utf-8"))
     assert set(stats) >= {
         "schema", "requests", "body_bytes", "by_category", "wheel_bytes",
-        "bytes_not_downloaded", "files", "request_log",
+        "bytes_not_downloaded", "files", "request_log", "cache",
     }  # fmt: skip
-    assert stats["schema"] == 2
+    assert stats["schema"] == 3
     assert set(stats["by_category"]) == {
         "index-page", "metadata-pep658", "metadata-range", "full-download", "input",
     }  # fmt: skip
@@ -149,6 +149,7 @@ def test_stats_file(
     (file,) = stats["files"]
     assert set(file) == {
         "filename", "strategy", "file_size", "spent_bytes", "requests", "metadata_bytes",
+        "cached",
     }  # fmt: skip
     assert file["filename"] == dist.filename
     assert file["strategy"] == "metadata-range"

@@ -143,7 +143,7 @@ def test_lock_through_a_symlink_keeps_the_link(
     reader.join(timeout=30)
     assert (tmp_path / "pylock.toml").is_symlink()
     assert (tmp_path / "real.toml").read_text().startswith("# This file was generated")
-    assert json.loads(received[0])["schema"] == 2
+    assert json.loads(received[0])["schema"] == 3
     assert sorted(os.listdir(tmp_path)) == ["pylock.toml", "real.toml", "stats.fifo"]
 
 

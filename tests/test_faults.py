@@ -1270,7 +1270,9 @@ def run_fault(
     output = directory / ("pylock.toml" if command == "lock" else "report.json")
     output.write_text(OLD_LOCK if command == "lock" else OLD_REPORT)
     stats = directory / "stats.json"
-    argv = ["-i", index, *LINUX, "--timeout", TIMEOUT, "--stats", str(stats), *fault.args,
+    # Cold runs: each command meets the fault itself (the on-disk cache has tests of its own).
+    argv = ["-i", index, *LINUX, "--timeout", TIMEOUT, "--stats", str(stats), "--no-cache",
+            *fault.args,
             *fault.more_args(ctx)]
     if command == "lock":
         argv = ["lock", *argv, "-o", str(output)]

@@ -67,8 +67,10 @@ logger = logging.getLogger(__name__)
 BUCKET = "v1"
 #: Freshness given to a page whose response carries no freshness information (PyPI's max-age).
 DEFAULT_MAX_AGE = 600
-#: How long a host's range capabilities are trusted.
+#: How long a host's range capabilities are trusted; a refusal only for an hour (trusting a
+#: wrong "no ranges" costs whole downloads, a wrong "ranges" one failed request).
 HOST_TTL = 7 * 24 * 3600
+HOST_REFUSAL_TTL = 3600
 #: Largest header line read from an entry.
 _MAX_HEADER = 64 * 1024
 #: Response headers kept with a page (what caching and parsing need).
@@ -100,6 +102,9 @@ class StoredPage:
     """A project page as stored: enough to answer from, revalidate, or parse again."""
 
     url: str
+    #: Where the page was finally served from (after redirects): relative links resolve
+    #: against it.
+    final_url: str
     headers: Mapping[str, str]
     body: bytes
     #: SHA-256 of ``body`` (binds pre-digested forms to it).
@@ -183,10 +188,13 @@ class Cache:
             return None
         headers = header.get("headers")
         stored_at = header.get("stored_at")
-        if not isinstance(headers, dict) or not isinstance(stored_at, (int, float)):
+        final_url = header.get("final_url", url)
+        if not isinstance(headers, dict) or not isinstance(stored_at, (int, float)) \
+                or not isinstance(final_url, str):
             return None
         return StoredPage(
             url=url,
+            final_url=final_url,
             headers={str(k): str(v) for k, v in headers.items()},
             body=body,
             digest=str(header["sha256"]),
@@ -220,7 +228,7 @@ class Cache:
 
     def store_page(
         self, project: str, url: str, accept: str, *, status: int,
-        headers: Mapping[str, str], body: bytes,
+        headers: Mapping[str, str], body: bytes, final_url: str | None = None,
     ) -> StoredPage | None:
         """Store a 200 answer if RFC 9111 allows it (a response without any freshness
         information gets ``default_max_age``); returns what was stored."""
@@ -237,7 +245,8 @@ class Cache:
         if not isinstance(state, hishel.StoreAndUse):
             logger.debug("not caching %s: the response may not be stored", url)
             return None
-        return self._write_page(project, url, accept, kept, body)
+        return self._write_page(project, url, accept, headers=kept, body=body,
+                                final_url=final_url or url)
 
     def freshen_page(
         self, project: str, stored: StoredPage, accept: str, headers: Mapping[str, str]
@@ -248,22 +257,27 @@ class Cache:
         merged.update(fresh)
         if "date" not in fresh:
             merged["date"] = email.utils.formatdate(usegmt=True)
-        written = self._write_page(project, stored.url, accept, merged, stored.body)
+        written = self._write_page(
+            project, stored.url, accept, headers=merged, body=stored.body,
+            final_url=stored.final_url,
+        )
         return written if written is not None else stored
 
     def _write_page(
-        self, project: str, url: str, accept: str, headers: Mapping[str, str], body: bytes
+        self, project: str, url: str, accept: str, *, headers: Mapping[str, str], body: bytes,
+        final_url: str,
     ) -> StoredPage | None:
         stored_at = time.time()
         digest = self._write(
             self._page_path(project, url, accept),
-            {"url": url, "accept": accept, "headers": dict(headers), "stored_at": stored_at},
+            {"url": url, "final_url": final_url, "accept": accept, "headers": dict(headers),
+             "stored_at": stored_at},
             body,
         )
         if digest is None:
             return None
-        return StoredPage(url=url, headers=dict(headers), body=body, digest=digest,
-                          stored_at=stored_at)
+        return StoredPage(url=url, final_url=final_url, headers=dict(headers), body=body,
+                          digest=digest, stored_at=stored_at)
 
     # -- pre-digested pages -------------------------------------------------------------------
 
@@ -327,8 +341,9 @@ class Cache:
         return caps
 
     def store_host(self, host: str, *, suffix: bool | None, ranges: bool | None) -> None:
+        ttl = HOST_REFUSAL_TTL if False in (suffix, ranges) else HOST_TTL
         document = {"host": host, "suffix": suffix, "ranges": ranges,
-                    "expires": time.time() + HOST_TTL}
+                    "expires": time.time() + ttl}
         self._write_raw(self._host_path(host), json.dumps(document).encode("utf-8"))
 
     def forget_host(self, host: str) -> None:

@@ -1,7 +1,8 @@
 """Command-line interface: the only module that uses rich.
 
-Commands: ``metadata`` (one file's core metadata), ``lock`` (write a lock file) and ``resolve``
-(a dry-run install). Progress and messages go to stderr (plain when stderr is not a terminal,
+Commands: ``metadata`` (one file's core metadata), ``lock`` (write a lock file; ``--universal``
+for many environments), ``resolve`` (a dry-run install) and ``check`` (verify a pylock.toml for a
+target). Progress and messages go to stderr (plain when stderr is not a terminal,
 ``NO_COLOR`` honoured by rich); results go to stdout or files. Exit codes: see
 :mod:`skimlock.errors`.
 """
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
+    from .cache import Cache
     from .fetch import Fetcher
     from .files import Output
     from .inputs import Inputs
@@ -240,6 +242,8 @@ def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
+    if args.universal or args.environment:
+        return _cmd_lock_universal(args, console)
     from . import output
     from .files import STDOUT, Output
     from .stats import plural
@@ -337,6 +341,143 @@ def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
     return 0
 
 
+def _cmd_lock_universal(args: argparse.Namespace, console: _Console) -> int:
+
+    if args.abi or args.implementation not in (None, "cp"):
+        raise InputError("--universal locks CPython environments; --abi and --implementation "
+                         "do not apply")
+    _import_httpx()
+    from .fetch import make_client
+
+    stats: Stats = args.run_stats
+    with make_client(timeout=args.timeout) as client:
+        inputs = _collect_inputs(args, client, stats)
+        return _lock_universal(args, console, client, stats, inputs)
+
+
+def _lock_universal(
+    args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats,
+    inputs: Inputs,
+) -> int:
+    import time
+
+    from . import output, universal
+    from .candidates import BinaryPolicy
+    from .files import STDOUT, Output
+    from .pylock_universal import build_universal_pylock, render_universal_requirements
+    from .resolve import ResolveOptions
+    from .stats import plural
+
+    environments = universal.environment_set(
+        requires_python=inputs.requires_python,
+        floor=args.python_version,
+        markers=args.environment or (),
+        platforms=args.platform or (),
+    )
+    options = ResolveOptions(
+        indexes=tuple(_indexes(args, inputs)),
+        merge_indexes=args.index_strategy == "merge",
+        pre=args.pre,
+        binary=BinaryPolicy(
+            only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
+            no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
+        ),
+    )
+    progress = _Progress(stats, environments[0].target)
+    started = time.monotonic()
+
+    def on_pass(environment: universal.Environment) -> None:
+        progress.target = environment.target
+
+    with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
+                  on_event=progress.event, client=client) as fetcher:
+        live = (
+            _live(progress, console)
+            if not isinstance(console, _PlainConsole) and args.quiet == 0
+            else contextlib.nullcontext()
+        )
+        with live:
+            result = universal.resolve_universal(
+                inputs, fetcher=fetcher, environments=environments, options=options,
+                on_pass=on_pass, on_pin=progress.pin,
+                skip_unsatisfiable=args.skip_unsatisfiable,
+            )
+            environments = result.environments
+            packages = universal.merge(result, inputs)
+    elapsed = time.monotonic() - started
+    if args.format == "requirements":
+        text = render_universal_requirements(
+            packages, environments=environments, allow_missing_hashes=args.allow_missing_hashes
+        )
+    else:
+        lock = build_universal_pylock(
+            packages,
+            environments=environments,
+            requirements=[item.requirement for item in inputs.requirements],
+            requires_python=inputs.requires_python,
+            allow_missing_hashes=args.allow_missing_hashes,
+        )
+        text = output.dumps_pylock(lock)
+    destination = _lock_destination(args)
+    _check_outputs(args, inputs.files_read)
+    if console.is_terminal and args.quiet == 0:
+        rows = [(p.name, str(p.version), str(p.marker) if p.marker else "") for p in packages]
+        _print_table(f"Locked for {len(environments)} environments",
+                     ("package", "version", "marker"), rows, stderr=True)
+    summary = stats.summary()
+    args.stats_extra = {"environments": result.to_json(summary)}
+    written = "" if destination == STDOUT else f"wrote {destination}; "
+    projects = len({p.name for p in packages})
+    _finish(args, console, summary,
+            detail=f"{written}{plural(projects, 'project')} ({plural(len(packages), 'entry')}"
+            f") for {len(environments)} environments in {elapsed:.1f} s; "
+            f"{result.cost_line(summary)}",
+            outputs=[Output(destination=destination, text=text)])
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace, console: _Console) -> int:
+    from pathlib import Path
+
+    from . import check, universal
+    from .target import Target
+
+    path = Path(args.lock_file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    lock = check.load_lock(text, str(path))
+    targets: list[tuple[Target, str]] = []
+    if args.all_environments:
+        labels = check.recorded_environments(lock)
+        if not labels:
+            raise InputError(f"{path} records no environments ([tool.skimlock] environments); "
+                             "name a target with --python-version and --platform instead")
+        for label in labels:
+            environment = universal.environment_from_label(label)
+            targets.append((environment.target, environment.describe()))
+    elif args.python_version and len(args.platform or ()) == 1 and not args.abi and \
+            args.implementation in (None, "cp"):
+        probe = Target.from_options(python_version=args.python_version, platforms=["win_amd64"])
+        target = universal.target_for(probe.python_version[:2], args.platform[0])
+        targets.append((target, target.describe()))
+    else:
+        target = _target(args)
+        targets.append((target, target.describe()))
+    stats: Stats = args.run_stats
+    lines = []
+    with _fetcher(args, stats) as fetcher:
+        for target, where in targets:
+            checked = check.check_lock(lock, target, fetcher=fetcher, describe=where)
+            note = f" ({len(checked.from_sdist)} from sdist)" if checked.from_sdist else ""
+            lines.append(f"ok: {where}: {len(checked.selected)} packages{note}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    _finish(args, console, stats.summary(),
+            detail=f"{path} holds for {len(targets)} environment(s)")
+    return 0
+
+
 def _status(
     name: str, version: Version, installed: Mapping[NormalizedName, Version] | None
 ) -> str:
@@ -379,16 +520,11 @@ def _resolve(args: argparse.Namespace, console: _Console) -> _Resolved:
         return _resolve_with(args, console, client, stats)
 
 
-def _resolve_with(
-    args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats
-) -> _Resolved:
-    import time
+def _collect_inputs(args: argparse.Namespace, client: httpx.Client, stats: Stats) -> Inputs:
+    """Every input of the run. Requirement files named by URL come through the same client,
+    counted as "input"."""
     from pathlib import Path
 
-    from .candidates import BinaryPolicy
-    from .resolve import ResolveOptions
-
-    # Requirement files named by URL come through the same client, counted as "input".
     with _fetcher(args, stats, client=client) as reader:
         inputs = collect_inputs(
             requirements=args.requirements,
@@ -402,6 +538,18 @@ def _resolve_with(
         )
     if not inputs.requirements:
         raise InputError("nothing to resolve: name requirements, -r FILE or --project FILE")
+    return inputs
+
+
+def _resolve_with(
+    args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats
+) -> _Resolved:
+    import time
+
+    from .candidates import BinaryPolicy
+    from .resolve import ResolveOptions
+
+    inputs = _collect_inputs(args, client, stats)
     target = _target(args)
     indexes = _indexes(args, inputs)
     binary = BinaryPolicy(
@@ -593,7 +741,9 @@ def _finish(
     everything = list(outputs)
     # After a failure, --stats is written only if its checks passed and no write was tried.
     if args.stats and (getattr(args, "outputs_checked", False) or not failed):
-        text = json.dumps(summary.to_json(), indent=2) + "\n"
+        document = summary.to_json()
+        document.update(getattr(args, "stats_extra", {}))
+        text = json.dumps(document, indent=2) + "\n"
         everything.append(Output(destination=args.stats, text=text))
     args.outputs_checked = False
     try:
@@ -726,13 +876,28 @@ def _fetcher(
     from .fetch import Fetcher, make_client
 
     trusted = frozenset(args.trusted_host or ()) | frozenset(trusted_hosts)
+    options = FetchOptions(trusted_hosts=trusted, offline=args.offline)
     with contextlib.ExitStack() as stack:
         if client is None:
             client = stack.enter_context(make_client(timeout=args.timeout))
         yield stack.enter_context(
-            Fetcher(client, stats=stats, options=FetchOptions(trusted_hosts=trusted),
-                    on_event=on_event)
+            Fetcher(client, stats=stats, options=options, on_event=on_event,
+                    cache=_cache(args))
         )
+
+
+def _cache(args: argparse.Namespace) -> Cache | None:
+    """The on-disk cache of this run, or None with ``--no-cache``."""
+    from pathlib import Path
+
+    from .cache import Cache, default_cache_dir
+
+    if args.no_cache:
+        if args.offline:
+            raise InputError("--offline answers from the cache: it cannot go with --no-cache")
+        return None
+    root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
+    return Cache(root, refresh=args.refresh, refresh_projects=args.refresh_package or ())
 
 
 def _printable_formatter(fmt: str) -> logging.Formatter:
@@ -805,6 +970,18 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                        help="allow plain HTTP to this host (loopback is always allowed)")
     index.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                        help="seconds per request (a number > 0; default 30)")
+    cache = parser.add_argument_group("cache")
+    cache.add_argument("--cache-dir", metavar="DIR",
+                       help="the cache directory (default: $SKIMLOCK_CACHE_DIR or the user "
+                       "cache directory)")
+    cache.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the cache (a cold run)")
+    cache.add_argument("--offline", action="store_true",
+                       help="no network at all: answer from the cache whatever its age")
+    cache.add_argument("--refresh", action="store_true",
+                       help="revalidate every cached index page (metadata never changes)")
+    cache.add_argument("--refresh-package", action="append", metavar="NAME",
+                       help="revalidate this project's cached index page (repeatable)")
     tgt = parser.add_argument_group("target (default: the running interpreter)")
     tgt.add_argument("--python-version", metavar="X.Y[.Z]",
                      help="target Python version; X.Y means X.Y.0")
@@ -856,6 +1033,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="lock files the index gives no hash for, without a hash")
     lock.add_argument("--overwrite-input", action="store_true",
                       help="allow -o (or --stats) to replace one of the input files")
+    _add_universal(lock)
     _add_common(lock)
     keep = lock.add_argument_group("existing pins (a re-lock keeps them unless told otherwise)")
     keep.add_argument("--prefer", metavar="FILE",
@@ -867,6 +1045,18 @@ def _parser() -> argparse.ArgumentParser:
                       help="let this project move (repeatable); others keep their pins "
                       "unless they must move with it")
     lock.set_defaults(func=_cmd_lock)
+
+    check = sub.add_parser(
+        "check", help="verify a pylock.toml for a target without downloading wheels",
+        description="Check that a pylock.toml installs a consistent set for a target: what "
+        "the lock selects there, that a wheel suits it, and that every requirement in the "
+        "selected packages' metadata (read without downloading wheels) is satisfied.",
+    )
+    check.add_argument("lock_file", metavar="LOCK", help="the pylock.toml to check")
+    check.add_argument("--all", dest="all_environments", action="store_true",
+                       help="check every environment a skimlock universal lock records")
+    _add_common(check)
+    check.set_defaults(func=_cmd_check)
 
     res = sub.add_parser(
         "resolve", allow_abbrev=False, help="dry-run install: print what would be installed",
@@ -916,6 +1106,22 @@ def _seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds greater than 0")
     return value
+def _add_universal(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "universal lock",
+        "One lock for many environments: CPython from --python-version (else the project's "
+        "requires-python, else the running Python) to the newest release, on Linux x86_64 and "
+        "aarch64 (manylinux_2_28), macOS arm64 (11.0) and x86_64 (10.15), Windows amd64. "
+        "--platform TAG (repeatable) replaces the platforms.",
+    )
+    group.add_argument("--universal", action="store_true",
+                       help="write one lock valid for every environment of the set")
+    group.add_argument("--environment", action="append", metavar="MARKER",
+                       help="keep the environments where this PEP 508 marker holds (repeatable; "
+                       "implies --universal), e.g. \"sys_platform == 'linux'\"")
+    group.add_argument("--skip-unsatisfiable", action="store_true",
+                       help="leave environments that cannot be satisfied out of the lock, with "
+                       "a warning (default: stop with an error naming the first)")
 
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:

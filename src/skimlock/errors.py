@@ -32,6 +32,7 @@ __all__ = [
     "BuildRequiredError",
     "FetchCancelledError",
     "FetchError",
+    "OfflineError",
     "HashMismatchError",
     "HTTPStatusError",
     "IndexPageError",
@@ -39,6 +40,7 @@ __all__ = [
     "InsecureIndexError",
     "IntegrityError",
     "InvalidMetadataError",
+    "LockCheckError",
     "MetadataMismatchError",
     "MissingHashError",
     "NoCompatibleFileError",
@@ -47,6 +49,7 @@ __all__ = [
     "RequirementHashError",
     "ResolutionError",
     "SkimlockError",
+    "UniversalResolutionError",
     "UnsupportedRequirementError",
     "WheelError",
     "redact",
@@ -164,6 +167,17 @@ class FetchCancelledError(FetchError):
 
     def __init__(self, url: str) -> None:
         super().__init__(url, "interrupted")
+
+
+class OfflineError(FetchError):
+    """``--offline`` and the cache does not hold what the run needs."""
+
+    def __init__(self, url: str, what: str) -> None:
+        super().__init__(
+            url, f"{what} is not in the cache and --offline forbids the network "
+            "(run once without --offline to fill the cache)"
+        )
+        self.what = what
 
 
 class IndexPageError(SkimlockError):
@@ -326,3 +340,27 @@ class MissingHashError(ResolutionError):
         )
         self.filename = filename
         self.url = redact(url)
+
+
+class UniversalResolutionError(ResolutionError):
+    """One environment of a universal lock cannot be satisfied."""
+
+    def __init__(self, environment: str, label: str, reason: str) -> None:
+        lines = [line.strip() for line in reason.splitlines() if line.strip()]
+        detail = "; ".join(lines[1:] if len(lines) > 1 else lines)
+        super().__init__(
+            f"cannot lock for {environment} ({label}): {detail} (leave the environment out "
+            "with --environment, or give the requirement a marker)"
+        )
+        self.environment = environment
+        self.label = label
+        self.reason = reason
+
+
+class LockCheckError(ResolutionError):
+    """A lock does not hold for a target (the first problem found)."""
+
+    def __init__(self, environment: str, problem: str) -> None:
+        super().__init__(f"the lock does not hold for {environment}: {problem}")
+        self.environment = environment
+        self.problem = problem

@@ -39,13 +39,16 @@ from typing import TYPE_CHECKING, TypeVar
 from packaging.metadata import Metadata
 
 from . import coremeta, zipread
+from .cache import Cache, StoredPage, metadata_key
 from .errors import (
     BodyTooLargeError,
     FetchCancelledError,
     FetchError,
     HashMismatchError,
     HTTPStatusError,
+    OfflineError,
     RangeNotSatisfiedError,
+    SkimlockError,
     WheelError,
     redact,
 )
@@ -98,6 +101,8 @@ class FetchOptions:
     request_deadline: float | None = 300.0
     #: No retry of a request starts this many seconds after its first attempt.
     retry_window: float = 120.0
+    #: ``--offline``: answer from the cache only; nothing goes over the network.
+    offline: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -150,8 +155,11 @@ class Fetcher:
         stats: Stats | None = None,
         options: FetchOptions | None = None,
         on_event: Callable[[str], None] | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self.client = client
+        #: The on-disk cache (pages, metadata, host capabilities); None: every run is cold.
+        self.cache = cache
         self.stats = stats if stats is not None else Stats()
         self.options = options or FetchOptions()
         self.transport = Transport(
@@ -163,6 +171,7 @@ class Fetcher:
                 trusted_hosts=self.options.trusted_hosts,
                 request_deadline=self.options.request_deadline,
                 retry_window=self.options.retry_window,
+                offline=self.options.offline,
             ),
         )
         self._on_event = on_event
@@ -247,11 +256,28 @@ class Fetcher:
     # -- pages --------------------------------------------------------------------------------
 
     def _fetch_page(self, url: str, name: str) -> ProjectPage | None:
+        """A project page: from the cache while fresh (RFC 9111, see :mod:`skimlock.cache`),
+        else over the network (conditionally when the cached copy has validators)."""
         self.transport.check(url)
         self.transport.remember_credentials(url)
-        with self.transport.get(
-            url, Category.INDEX_PAGE, headers={"Accept": ACCEPT}
-        ) as exchange:
+        cache = self.cache
+        headers = {"Accept": ACCEPT}
+        stale: StoredPage | None = None
+        if cache is not None:
+            if self.options.offline:
+                stored = cache.page(name, url, ACCEPT)
+                if stored is None:
+                    raise OfflineError(url, f"the index page of {name}")
+                return self._stored_page(stored, name, "pages")
+            plan = cache.page_plan(name, url, ACCEPT)
+            if plan.fresh is not None:
+                return self._stored_page(plan.fresh, name, "pages")
+            stale = plan.stored
+            headers |= {k: v for k, v in plan.headers.items() if k.lower() != "accept"}
+        with self.transport.get(url, Category.INDEX_PAGE, headers=headers) as exchange:
+            if exchange.status == 304 and stale is not None and cache is not None:
+                fresh = cache.freshen_page(name, stale, ACCEPT, exchange.headers)
+                return self._stored_page(fresh, name, "revalidated")
             if exchange.status in (404, 410):
                 return None
             if exchange.status != 200:
@@ -259,12 +285,22 @@ class Fetcher:
             content = exchange.read(_MAX_PAGE)
             final_url = exchange.final_url
             self.transport.check(final_url)
-            page = parse_project_page(
-                content,
-                content_type=exchange.headers.get("content-type", ""),
-                url=final_url,
-                name=name,
-            )
+            content_type = exchange.headers.get("content-type", "")
+            page = parse_project_page(content, content_type=content_type, url=final_url,
+                                      name=name)
+            if cache is not None:
+                cache.store_page(name, url, ACCEPT, status=200, headers=exchange.headers,
+                                 body=content, final_url=final_url)
+        self._event("page")
+        return page
+
+    def _stored_page(self, stored: StoredPage, name: str, kind: str) -> ProjectPage:
+        """Parse a page the cache answered with, and count what it saved (``kind``: a page
+        used while fresh, or one a 304 confirmed)."""
+        self.transport.check(stored.final_url)
+        page = parse_project_page(stored.body, content_type=stored.content_type,
+                                  url=stored.final_url, name=name)
+        self.stats.from_cache(kind, len(stored.body))
         self._event("page")
         return page
 
@@ -272,6 +308,50 @@ class Fetcher:
 
     def _fetch_metadata(self, file: IndexFile) -> FetchedMetadata:
         self.transport.check(file.url)
+        cached = self._cached_metadata(file)
+        if cached is not None:
+            return cached
+        if self.options.offline:
+            raise OfflineError(file.url, f"the metadata of {file.filename}")
+        fetched = self._fetch_metadata_now(file)
+        if self.cache is not None:
+            self.cache.store_metadata(
+                _project_of(file.filename), _cache_key(file), fetched.data,
+                strategy=fetched.source.category.value, file_size=fetched.source.file_size,
+                spent_bytes=fetched.source.spent_bytes,
+            )
+        return fetched
+
+    def _cached_metadata(self, file: IndexFile) -> FetchedMetadata | None:
+        """The metadata of ``file`` from the cache, re-verified against the digest the page
+        advertises for its ``.metadata`` (an entry that fails any check is not used)."""
+        if self.cache is None:
+            return None
+        stored = self.cache.metadata(_project_of(file.filename), _cache_key(file))
+        if stored is None:
+            return None
+        try:
+            if file.core_metadata is not None:
+                _verify(file.metadata_url, stored.data, file.core_metadata.hashes)
+            category = Category(stored.strategy)
+            metadata = coremeta.parse_metadata(
+                stored.data, filename=file.filename, max_size=self.options.max_metadata
+            )
+        except (HashMismatchError, ValueError, SkimlockError) as exc:
+            logger.debug("not using the cached metadata of %s: %s", file.filename, exc)
+            return None
+        if stored.file_size is not None and stored.file_size != file.size and file.size:
+            file = dataclasses.replace(file, size=stored.file_size)
+        source = MetadataSource(
+            filename=file.filename, category=category, file_size=stored.file_size or file.size,
+            spent_bytes=stored.spent_bytes, requests=0, metadata_bytes=len(stored.data),
+            cached=True,
+        )
+        self.stats.metadata_obtained(source)
+        self._event("metadata")
+        return FetchedMetadata(file=file, data=stored.data, metadata=metadata, source=source)
+
+    def _fetch_metadata_now(self, file: IndexFile) -> FetchedMetadata:
         spent = Spent()
         data: bytes | None = None
         category = Category.METADATA_PEP658
@@ -527,17 +607,33 @@ class Fetcher:
             self._plan.learn(project, layout)
 
     def _caps(self, url: str) -> _HostCaps:
+        """What the host of ``url`` can do: learned this run, else remembered by the cache."""
         host = host_of(url)
         with self._lock:
-            return self._hosts.setdefault(host, _HostCaps())
+            caps = self._hosts.get(host)
+            if caps is not None:
+                return caps
+        remembered = self.cache.host(host) if self.cache is not None else None
+        with self._lock:
+            caps = self._hosts.get(host)
+            if caps is None:
+                caps = _HostCaps(**remembered) if remembered else _HostCaps()
+                self._hosts[host] = caps
+            return caps
 
     def _mark(self, url: str, *, suffix: bool | None = None, ranges: bool | None = None) -> None:
+        """Record what a host showed; the cache remembers it across runs (a later contradiction
+        overwrites it)."""
         caps = self._caps(url)
         with self._lock:
+            before = (caps.suffix, caps.ranges)
             if suffix is not None:
                 caps.suffix = suffix
             if ranges is not None and caps.ranges is not False:
                 caps.ranges = ranges
+            after = (caps.suffix, caps.ranges)
+        if after != before and self.cache is not None:
+            self.cache.store_host(host_of(url), suffix=after[0], ranges=after[1])
 
     def _warn_once(self, key: str, message: str) -> None:
         with self._lock:
@@ -567,6 +663,10 @@ class _Whole:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _cache_key(file: IndexFile) -> str:
+    return metadata_key(sha256=file.hashes.get("sha256"), url=file.url)
 
 
 def _verify(url: str, data: bytes, hashes: Mapping[str, str]) -> None:

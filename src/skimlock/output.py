@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from packaging.metadata import InvalidMetadata
@@ -228,8 +228,9 @@ def _package(
 def _distribution(file: IndexFile, hashes: dict[str, str], pin: Pin) -> dict[str, Any]:
     """A ``wheels`` item or the ``sdist`` table (``PackageWheel``/``PackageSdist`` order)."""
     table: dict[str, Any] = {"name": file.filename}
-    if file.upload_time is not None:
-        table["upload-time"] = file.upload_time.astimezone(timezone.utc)
+    upload_time = _utc(file)
+    if upload_time is not None:
+        table["upload-time"] = upload_time
     table["url"] = _public_url(file.url)
     size = _size(file, pin)
     if size is not None:
@@ -249,6 +250,10 @@ def _requires_python(pin: Pin) -> SpecifierSet | None:
         return pin.metadata.requires_python
     except InvalidMetadata as error:
         raise InvalidMetadataError(pin.metadata_file.filename, str(error)) from error
+
+
+def _utc(file: IndexFile) -> datetime | None:
+    return file.upload_time.astimezone(timezone.utc) if file.upload_time is not None else None
 
 
 def _lock_hashes(file: IndexFile) -> dict[str, str]:

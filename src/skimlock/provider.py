@@ -13,6 +13,10 @@ candidate is chosen its dependencies are prefetched (pages, then the metadata of
 candidate) through the fetch layer's futures, so wall time follows the depth of the graph rather
 than the number of projects.
 
+With ``preferred`` (a name -> version mapping), that version is tried first whenever the
+requirements allow it and it has a file for the target: a universal lock threads the pins of one
+environment's pass into the next this way, so versions align across environments.
+
 A requirement pinning one version (``==1.0``, ``===1.0``, also through a constraint) may select a
 yanked release (PEP 592). A dependency that no index has gives no candidates, so the resolver
 backtracks to a version without it; a root requirement for such a project is an error at once.
@@ -212,7 +216,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self.pre = pre
         self.requested = frozenset(requested)
         #: A version to try first for a project when the requirements on it accept it (an
-        #: installed distribution, a version from an earlier lock); others follow as usual.
+        #: installed distribution, a pin of an earlier lock or of an earlier universal pass);
+        #: others follow as usual.
         self.preferred: dict[NormalizedName, Version] = dict(preferred or {})
         #: Input order of the projects the user named (earlier = decided first).
         self._order: dict[str, int] = {
@@ -290,17 +295,27 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             return []  # a dependency nobody has: backtrack, and explain if that fails
 
         preferred = self.preferred.get(NormalizedName(name))
-        if preferred is not None and (
-            preferred in bad or not specifier.contains(preferred, prereleases=True)
-        ):
-            preferred = None
 
         def ordered() -> Iterator[Candidate]:
-            if preferred is not None:
-                yield from files.candidates(
-                    self.target, specifier=SpecifierSet(f"=={preferred}"), prereleases=True,
-                    binary=self.binary, pinned=pinned,
+            first = None
+            if preferred is not None and preferred not in bad and specifier.contains(
+                preferred, prereleases=True
+            ):
+                first = next(
+                    files.candidates(
+                        self.target,
+                        specifier=SpecifierSet(f"=={preferred}") & specifier,
+                        prereleases=True,
+                        binary=self.binary,
+                        pinned=pinned,
+                    ),
+                    None,
                 )
+                file = first.metadata_file if first is not None else None
+                if file is not None and not file.is_wheel and file.core_metadata is None:
+                    first = None  # only an sdist whose metadata needs a build: not worth it
+                if first is not None:
+                    yield first
             for candidate in files.candidates(
                 self.target,
                 specifier=specifier,
@@ -308,7 +323,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 binary=self.binary,
                 pinned=pinned,
             ):
-                if candidate.version != preferred:
+                if first is None or candidate.version != first.version:
                     yield candidate
 
         def matches() -> Iterator[ResolverCandidate]:
@@ -486,7 +501,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         specifier = self._specifier(req.name, [req])
         preferred = self.preferred.get(req.name)
         if preferred is not None and specifier.contains(preferred, prereleases=True):
-            specifier = SpecifierSet(f"=={preferred}")  # what find_matches will try first
+            specifier &= SpecifierSet(f"=={preferred}")
         best = next(
             files.candidates(
                 self.target,

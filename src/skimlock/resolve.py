@@ -93,8 +93,14 @@ def resolve(
     target: Target,
     options: ResolveOptions,
     on_pin: Callable[[str], None] | None = None,
+    preferred: Mapping[NormalizedName, Version] | None = None,
+    indexes: Indexes | None = None,
 ) -> Resolution:
-    """Resolve ``inputs`` for ``target``. Raises :class:`ResolutionError` when impossible."""
+    """Resolve ``inputs`` for ``target``. Raises :class:`ResolutionError` when impossible.
+
+    ``preferred`` versions are tried first when acceptable; ``indexes`` lets several passes
+    share parsed project pages (it must be built over ``fetcher`` and ``options.indexes``).
+    """
     python = target.python_full_version
     if inputs.requires_python is not None and not inputs.requires_python.contains(
         python, prereleases=True
@@ -105,7 +111,8 @@ def resolve(
         )
     roots = list(_roots(inputs.requirements, target))
     constraints = _constraints(inputs.constraints, target)
-    indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
+    if indexes is None:
+        indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
     provider = Provider(
         indexes=indexes,
         target=target,
@@ -114,7 +121,7 @@ def resolve(
         pre=options.pre or inputs.pre,
         requested=[r.name for r in roots],
         prefetch=options.prefetch,
-        preferred=options.preferred,
+        preferred={**options.preferred, **(preferred or {})},
     )
     for root in roots:
         provider.root_sources.setdefault(root.name, root.source or "the input")

@@ -16,7 +16,7 @@ __all__ = [
     "Category", "MetadataSource", "RequestRecord", "Stats", "Summary", "human_bytes", "plural",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: ``-v`` shows one line per request and per metadata outcome (INFO).
 logger = logging.getLogger("skimlock.http")
@@ -63,12 +63,28 @@ class MetadataSource:
     requests: int
     #: Length of the METADATA itself.
     metadata_bytes: int
+    #: Answered from the on-disk cache: nothing crossed the wire this run (``spent_bytes`` and
+    #: ``requests`` are 0; ``category`` says how it was first obtained).
+    cached: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CategoryTotal:
     requests: int = 0
     body_bytes: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CacheTotal:
+    """What the on-disk cache answered: ``hits`` of it, and the ``bytes`` they would have cost
+    over the wire (a page's body; a metadata file's original cost)."""
+
+    hits: int = 0
+    bytes: int = 0
+
+
+#: Keys of :attr:`Summary.cache`: pages used while fresh, pages a 304 confirmed, metadata.
+CACHE_KINDS = ("pages", "revalidated", "metadata")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,6 +100,8 @@ class Summary:
     #: ``wheel_bytes`` minus what reading their metadata cost.
     bytes_not_downloaded: int
     records: tuple[RequestRecord, ...] = field(default=(), repr=False)
+    #: What the on-disk cache answered, by :data:`CACHE_KINDS`.
+    cache: dict[str, CacheTotal] = field(default_factory=dict)
 
     @property
     def saved_fraction(self) -> float:
@@ -98,7 +116,7 @@ class Summary:
         Index pages are what any installer fetches; the saving compares what reading metadata
         cost with the size of the very files it came from (never pages against wheels).
         """
-        parts = [self._pages_part(), *self._metadata_parts()]
+        parts = [self._pages_part(), *self._metadata_parts(), self._cache_part()]
         for category, label in (
             (Category.FULL_DOWNLOAD, "whole downloads"), (Category.INPUT, "requirement files"),
         ):
@@ -118,6 +136,22 @@ class Summary:
             return ""
         return f"index pages {human_bytes(pages.body_bytes)} in {plural(pages.requests, 'request')}"
 
+    def _cache_part(self) -> str:
+        pages, revalidated, metadata = (self.cache.get(k, CacheTotal()) for k in CACHE_KINDS)
+        used = []
+        if pages.hits:
+            used.append(f"{plural(pages.hits, 'page')} ({human_bytes(pages.bytes)})")
+        if metadata.hits:
+            used.append(f"metadata of {plural(metadata.hits, 'file')} "
+                        f"({human_bytes(metadata.bytes)})")
+        text = f"from the cache {' and '.join(used)}" if used else ""
+        if revalidated.hits:
+            text += ("; " if text else "") + (
+                f"{plural(revalidated.hits, 'page')} unchanged (HTTP 304, "
+                f"{human_bytes(revalidated.bytes)} not fetched again)"
+            )
+        return text
+
     def _metadata_parts(self) -> list[str]:
         totals = [
             self.by_category.get(c, CategoryTotal())
@@ -125,7 +159,9 @@ class Summary:
         ]
         requests = sum(t.requests for t in totals)
         spent = sum(t.body_bytes for t in totals)
-        read = [f for f in self.files if f.category is not Category.FULL_DOWNLOAD]
+        read = [
+            f for f in self.files if f.category is not Category.FULL_DOWNLOAD and not f.cached
+        ]
         if not requests and not read:
             return []
         text = (
@@ -169,9 +205,15 @@ class Summary:
                     "spent_bytes": f.spent_bytes,
                     "requests": f.requests,
                     "metadata_bytes": f.metadata_bytes,
+                    "cached": f.cached,
                 }
                 for f in self.files
             ],
+            "cache": {
+                kind: {"hits": total.hits, "bytes": total.bytes}
+                for kind in CACHE_KINDS
+                for total in (self.cache.get(kind, CacheTotal()),)
+            },
         }
         if include_requests:
             data["request_log"] = [
@@ -196,6 +238,7 @@ class Stats:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._files: list[MetadataSource] = []
+        self._cache: dict[str, CacheTotal] = {}
         self.requests = 0
         self.body_bytes = 0
         #: URL of the last request recorded (for a progress line).
@@ -215,7 +258,21 @@ class Stats:
                 human_bytes(record.body_bytes), record.category.value, ranged, record.seconds,
             )
 
+    def from_cache(self, kind: str, nbytes: int) -> None:
+        """The on-disk cache answered (``kind`` one of :data:`CACHE_KINDS`) where fetching
+        would have cost ``nbytes``. Metadata hits are recorded by :meth:`metadata_obtained`."""
+        with self._lock:
+            total = self._cache.get(kind, CacheTotal())
+            self._cache[kind] = CacheTotal(hits=total.hits + 1, bytes=total.bytes + nbytes)
+
     def metadata_obtained(self, source: MetadataSource) -> None:
+        if source.cached:
+            self.from_cache("metadata", source.spent_bytes)
+            source = MetadataSource(
+                filename=source.filename, category=source.category,
+                file_size=source.file_size, spent_bytes=0, requests=0,
+                metadata_bytes=source.metadata_bytes, cached=True,
+            )
         with self._lock:
             self._files.append(source)
         if logger.isEnabledFor(logging.INFO):
@@ -225,6 +282,8 @@ class Stats:
                 Category.METADATA_RANGE: "by range requests into the file",
                 Category.FULL_DOWNLOAD: "by downloading the whole file (ranges not usable)",
             }.get(source.category, source.category.value)
+            if source.cached:
+                how = "from the cache (first read " + how + ")"
             logger.info(
                 "metadata of %s %s: %s in %s, file size %s", source.filename, how,
                 human_bytes(source.spent_bytes), plural(source.requests, "request"), size,
@@ -234,6 +293,7 @@ class Stats:
         with self._lock:
             records = tuple(self._records)
             files = tuple(self._files)
+            cache = dict(self._cache)
         by_category: dict[Category, CategoryTotal] = {}
         for cat in Category:
             chosen = [r for r in records if r.category is cat]
@@ -241,7 +301,8 @@ class Stats:
                 requests=len(chosen), body_bytes=sum(r.body_bytes for r in chosen)
             )
         skimmed = [
-            f for f in files if f.category is not Category.FULL_DOWNLOAD and f.file_size is not None
+            f for f in files
+            if f.category is not Category.FULL_DOWNLOAD and f.file_size is not None and not f.cached
         ]
         wheel_bytes = sum(f.file_size or 0 for f in skimmed)
         return Summary(
@@ -252,6 +313,7 @@ class Stats:
             wheel_bytes=wheel_bytes,
             bytes_not_downloaded=max(0, wheel_bytes - sum(f.spent_bytes for f in skimmed)),
             records=records,
+            cache=cache,
         )
 
 

@@ -60,6 +60,7 @@ from .errors import (
     FetchCancelledError,
     FetchError,
     InsecureIndexError,
+    OfflineError,
     redact,
 )
 from .filetransport import FileTransport
@@ -98,6 +99,8 @@ class TransportOptions:
     request_deadline: float | None = 300.0
     #: No retry starts (and no backoff sleeps past) this many seconds after the first attempt.
     retry_window: float = 120.0
+    #: ``--offline``: every request is refused (the fetch layer answers from the cache).
+    offline: bool = False
 
 
 @dataclass(kw_only=True, slots=True)
@@ -199,6 +202,8 @@ class Transport:
         :class:`~skimlock.errors.FetchError` (:class:`Interrupted` when the body was cut off:
         :meth:`again` retries those). The request deadline covers the whole block.
         """
+        if self.options.offline:
+            raise OfflineError(url, "this URL")
         sent = self._headers(url, headers)
         first = time.monotonic()
         attempt = 0

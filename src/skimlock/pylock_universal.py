@@ -1,0 +1,152 @@
+"""Writers for universal locks (sans-I/O): a PEP 751 ``pylock.toml`` and a requirements file.
+
+``pylock.toml``: ``environments`` (one marker per platform with its Python range), the top-level
+``requires-python``, and per locked (name, version) its ``marker``, ``requires-python``,
+``dependencies`` (name and version, since one name may be locked at two versions), every wheel
+any covered environment may install (hashes, sizes, upload times) and the sdist where an
+environment has no wheel. ``[tool.skimlock]`` records the requirements and the environment
+labels, which ``skimlock check --all`` reads back. The lock is validated by
+:mod:`packaging.pylock` before it is returned.
+
+requirements.txt: one ``name==version ; marker`` line per locked entry with a ``--hash`` for
+every file of that version usable in a covered environment (the wheels listed in the lock plus
+the version's sdist), so pip in hash-checking mode installs it on every covered environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock, PylockValidationError
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from .errors import MissingHashError, ResolutionError
+from .output import _lock_hashes, _pip_hash, _public_url, _utc
+from .simple import IndexFile
+from .universal import Environment, LockedPackage, environments_markers
+
+__all__ = ["build_universal_pylock", "render_universal_requirements"]
+
+_logger = logging.getLogger(__name__)
+
+
+def build_universal_pylock(
+    packages: Sequence[LockedPackage],
+    *,
+    environments: Sequence[Environment],
+    requirements: Sequence[Requirement],
+    requires_python: SpecifierSet | None = None,
+    allow_missing_hashes: bool = False,
+) -> Pylock:
+    """A validated PEP 751 lock of ``packages`` for ``environments``.
+
+    ``requires_python`` defaults to ``>=`` the oldest Python of the environment set.
+    """
+    if requires_python is None:
+        oldest = min(env.python for env in environments)
+        requires_python = SpecifierSet(f">={oldest[0]}.{oldest[1]}")
+    entries = [_package(p, allow_missing_hashes=allow_missing_hashes) for p in packages]
+    pylock = Pylock(
+        lock_version=Version("1.0"),
+        environments=environments_markers(environments),
+        requires_python=requires_python,
+        created_by="skimlock",
+        packages=entries,
+        tool={
+            "skimlock": {
+                "universal": True,
+                "environments": [env.label for env in environments],
+                "requirements": [str(r) for r in requirements],
+            }
+        },
+    )
+    try:
+        pylock.validate()
+    except PylockValidationError as error:
+        raise ResolutionError(f"cannot write a valid pylock.toml: {error}") from error
+    return pylock
+
+
+def _hashed(
+    files: Sequence[IndexFile], *, allow_missing_hashes: bool
+) -> list[tuple[IndexFile, dict[str, str]]]:
+    kept = []
+    for file in files:
+        hashes = _lock_hashes(file)
+        if hashes:
+            kept.append((file, hashes))
+        elif allow_missing_hashes:
+            _logger.warning("leaving %s out of pylock.toml: the index gives no hash for it",
+                            file.filename)
+        else:
+            raise MissingHashError(file.filename, file.url)
+    return kept
+
+
+def _package(locked: LockedPackage, *, allow_missing_hashes: bool) -> Package:
+    kept = _hashed(locked.files, allow_missing_hashes=allow_missing_hashes)
+    if not kept:
+        raise ResolutionError(
+            f"{locked.name} {locked.version}: pylock.toml needs a hash for every file and the "
+            "index gives none for any of its files; write requirements.txt instead"
+        )
+    wheels = [
+        PackageWheel(name=f.filename, url=_public_url(f.url), size=f.size,
+                     upload_time=_utc(f), hashes=h)
+        for f, h in kept if f.is_wheel
+    ]
+    sdists = [
+        PackageSdist(name=f.filename, url=_public_url(f.url), size=f.size,
+                     upload_time=_utc(f), hashes=h)
+        for f, h in kept if not f.is_wheel
+    ]
+    return Package(
+        name=locked.name,
+        version=locked.version,
+        marker=locked.marker,
+        requires_python=locked.requires_python,
+        dependencies=[
+            {"name": name, "version": str(version)} for name, version in locked.dependencies
+        ] or None,
+        index=_public_url(locked.index_url),
+        sdist=sdists[0] if sdists else None,
+        wheels=wheels or None,
+    )
+
+
+def render_universal_requirements(
+    packages: Sequence[LockedPackage],
+    *,
+    environments: Sequence[Environment],
+    allow_missing_hashes: bool = False,
+) -> str:
+    """``packages`` as a pip requirements file with markers and every usable file's hash."""
+    labels = ", ".join(env.label for env in environments)
+    lines = [f"# This file was autogenerated by skimlock (universal) for: {labels}"]
+    for locked in packages:
+        files = list(locked.files)
+        if not any(not f.is_wheel for f in files):
+            files.extend(f for f in locked.pin.files if not f.is_wheel)
+        hashes: set[str] = set()
+        for file in files:
+            option = _pip_hash(file)
+            if option is not None:
+                hashes.add(option)
+            elif allow_missing_hashes:
+                _logger.warning("no hash for %s in requirements.txt: the index gives none",
+                                file.filename)
+            else:
+                raise MissingHashError(file.filename, file.url)
+        requirement = f"{locked.name}=={locked.version}"
+        if locked.marker is not None:
+            requirement += f" ; {locked.marker}"
+        head = [requirement, *(f"    --hash={h}" for h in sorted(hashes))]
+        lines.extend(line + " \\" for line in head[:-1])
+        lines.append(head[-1])
+        via = sorted(set(locked.pin.via))
+        if via:
+            lines.append(f"    # via {', '.join(via)}")
+    return "\n".join(lines) + "\n"

@@ -9,7 +9,8 @@ network, no server), with stderr not a terminal (as in scripts and CI). Rounds a
 every case, ``python -c pass`` included, so a busy machine weighs on all of them alike; the
 table gives medians. Modules run from bytecode, as from an installed wheel: the runs write it
 under a temporary ``PYTHONPYCACHEPREFIX`` (never into the tree; ``PYTHONDONTWRITEBYTECODE`` is
-dropped for them), and a warm-up round writes it before anything is timed.
+dropped for them), and a warm-up round writes it before anything is timed. The skimlock cache
+(``SKIMLOCK_CACHE_DIR``) is a temporary directory per tree.
 
 * ``wall`` -- wall time of the whole run;
 * ``imports`` -- the sum of the top-level ``-X importtime`` cumulative times (a second set of
@@ -100,8 +101,10 @@ def cases(index: Path, out: Path) -> dict[str, list[str]]:
 def _run(
     args: list[str], src: Path, *, importtime: bool = False
 ) -> subprocess.CompletedProcess[str]:
+    pycache = _PYCACHE[str(src)]
     env = {**os.environ, "PYTHONPATH": str(src), "NO_COLOR": "1",
-           "PYTHONPYCACHEPREFIX": str(_PYCACHE[str(src)])}
+           "PYTHONPYCACHEPREFIX": str(pycache),
+           "SKIMLOCK_CACHE_DIR": str(pycache.with_name(f"cache-{pycache.name}"))}
     env.pop("SKIMLOCK_INDEX_URL", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     command = [sys.executable, *(["-X", "importtime"] if importtime else []), *args]

@@ -179,7 +179,8 @@ def test_stats_json(server: Server, capsys: pytest.CaptureFixture[str], tmp_path
     assert stats["schema"] == 3
     assert stats["requests"] == len(stats["request_log"]) > 0
     assert set(stats["by_category"]) == {
-        "index-page", "metadata-pep658", "metadata-range", "full-download", "input"
+        "index-page", "metadata-pep658", "metadata-range", "full-download", "input",
+        "metadata-sdist", "build",
     }
     assert stats["by_category"]["index-page"]["requests"] == 2
     assert {f["filename"] for f in stats["files"]} == {

@@ -143,6 +143,7 @@ def test_stats_file(
     assert stats["schema"] == 3
     assert set(stats["by_category"]) == {
         "index-page", "metadata-pep658", "metadata-range", "full-download", "input",
+        "metadata-sdist", "build",
     }  # fmt: skip
     for totals in stats["by_category"].values():
         assert set(totals) == {"requests", "body_bytes"}

@@ -59,6 +59,7 @@ from skimlock.errors import (
     ApiVersionError,
     BodyTooLargeError,
     ContentEncodingError,
+    DynamicMetadataError,
     FetchError,
     HashMismatchError,
     HTTPStatusError,
@@ -147,6 +148,8 @@ def server_category(entry: LoggedRequest) -> Category:
         return Category.INDEX_PAGE
     if entry.path.endswith(".metadata"):
         return Category.METADATA_PEP658
+    if entry.path.endswith((".tar.gz", ".zip")) and entry.range is None:
+        return Category.METADATA_SDIST  # an sdist read until its PKG-INFO
     if entry.status == 200:
         return Category.FULL_DOWNLOAD  # a whole body, asked for or not
     return Category.METADATA_RANGE if entry.range is not None else Category.FULL_DOWNLOAD
@@ -236,7 +239,7 @@ def test_every_file_every_mode(
     server.log.clear()
     fetcher = new_fetcher(http_client)
     obtained: dict[str, FetchedMetadata] = {}
-    refused: dict[str, WheelError] = {}
+    refused: dict[str, WheelError | DynamicMetadataError] = {}
     pages = 0
     first_wheels: set[str] = set()
     for project in dist_set.projects():
@@ -246,7 +249,7 @@ def test_every_file_every_mode(
         for file in page.files:
             try:
                 obtained[file.filename] = fetcher.metadata(file)
-            except WheelError as exc:
+            except (WheelError, DynamicMetadataError) as exc:
                 refused[file.filename] = exc
     fetcher.close()
 
@@ -259,8 +262,10 @@ def test_every_file_every_mode(
         assert set(obtained) == wheels
         assert set(refused) == sdists
         for filename, error in refused.items():
-            assert_one_line(error, filename, "not a wheel")
-            assert requests_for(server, filename) == []  # refused before any request
+            # the test sdists' PKG-INFO is Metadata-Version 2.1: not static (PEP 643)
+            assert isinstance(error, DynamicMetadataError)
+            assert_one_line(error, filename, "older than 2.2")
+            assert len(requests_for(server, filename)) == 1  # one GET, read until PKG-INFO
 
     for filename, fetched in obtained.items():
         dist = dist_set.get(filename)
@@ -362,7 +367,7 @@ def test_pypiserver_metadata_by_ranges(
     sdist = file_of(
         page_of(fetcher, pypiserver, "alpha"), dist_set.find("alpha", "2.0", "sdist").filename
     )
-    with pytest.raises(WheelError) as info:
+    with pytest.raises(DynamicMetadataError) as info:
         fetcher.metadata(sdist)
     assert_one_line(info.value, sdist.filename)
 

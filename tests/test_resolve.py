@@ -22,8 +22,8 @@ from index.server import Server, serve_index
 from index.tree import Mode, write_index
 from skimlock.candidates import BinaryPolicy
 from skimlock.errors import (
-    BuildRequiredError,
     InputError,
+    MetadataUnavailableError,
     ProjectNotFoundError,
     ResolutionError,
 )
@@ -345,10 +345,15 @@ def test_merge_strategy_uses_every_index(pep658: Server, second: Server) -> None
 def test_sdist_only(pep658: Server, ranges: Server) -> None:
     result = run(pep658, "sdistonly")
     assert [f.filename for f in result.pins[0].files] == ["sdistonly-1.0.tar.gz"]
-    with pytest.raises(BuildRequiredError) as caught:
+    # Without .metadata its PKG-INFO (2.1) is not authoritative: a build, whose requirement
+    # (setuptools) this index lacks, so the version is rejected and nothing else is left.
+    with pytest.raises(MetadataUnavailableError) as caught:
         run(ranges, "sdistonly")
-    assert "sdistonly 1.0" in str(caught.value)
-    assert caught.value.exit_code == 1
+    first = str(caught.value).splitlines()[0]
+    assert first.startswith("metadata unavailable:")
+    assert "sdistonly 1.0" in first
+    assert "setuptools" in first
+    assert caught.value.exit_code == 5
 
 
 def test_same_lock_with_and_without_served_metadata(pep658: Server, ranges: Server) -> None:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .inputs import Inputs
     from .interpreter import Interpreter
     from .resolution import Resolution
+    from .resolve import ResolveOptions
     from .stats import Stats, Summary
     from .target import Target
 
@@ -362,10 +363,8 @@ def _lock_universal(
     import time
 
     from . import output, universal
-    from .candidates import BinaryPolicy
     from .files import STDOUT, Output
     from .pylock_universal import build_universal_pylock, render_universal_requirements
-    from .resolve import ResolveOptions
     from .stats import plural
 
     environments = universal.environment_set(
@@ -374,15 +373,7 @@ def _lock_universal(
         markers=args.environment or (),
         platforms=args.platform or (),
     )
-    options = ResolveOptions(
-        indexes=tuple(_indexes(args, inputs)),
-        merge_indexes=args.index_strategy == "merge",
-        pre=args.pre,
-        binary=BinaryPolicy(
-            only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
-            no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
-        ),
-    )
+    options = _resolve_options(args, inputs)
     progress = _Progress(stats, environments[0].target)
     started = time.monotonic()
 
@@ -546,22 +537,12 @@ def _resolve_with(
 ) -> _Resolved:
     import time
 
-    from .candidates import BinaryPolicy
-    from .resolve import ResolveOptions
 
     inputs = _collect_inputs(args, client, stats)
     target = _target(args)
-    indexes = _indexes(args, inputs)
-    binary = BinaryPolicy(
-        only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
-        no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
-    )
     installed = _installed_for(args, target)
-    options = ResolveOptions(
-        indexes=tuple(indexes),
-        merge_indexes=args.index_strategy == "merge",
-        pre=args.pre,
-        binary=binary,
+    options = _resolve_options(
+        args, inputs,
         preferred=_kept(args, installed, inputs) if installed else _lock_pins(args),
     )
     progress = _Progress(stats, target)
@@ -578,6 +559,31 @@ def _resolve_with(
                 inputs, fetcher=fetcher, target=target, options=options, on_pin=progress.pin
             )
     return resolution, stats, inputs, time.monotonic() - started, installed
+
+
+def _resolve_options(
+    args: argparse.Namespace, inputs: Inputs,
+    preferred: Mapping[NormalizedName, Version] | None = None,
+) -> ResolveOptions:
+    """How to resolve, from the options and what the input files said."""
+    from .build import BuildPolicy
+    from .candidates import BinaryPolicy
+    from .resolve import ResolveOptions
+
+    return ResolveOptions(
+        indexes=tuple(_indexes(args, inputs)),
+        merge_indexes=args.index_strategy == "merge",
+        pre=args.pre,
+        binary=BinaryPolicy(
+            only_binary=frozenset(_names(args.only_binary)) | inputs.only_binary,
+            no_binary=frozenset(_names(args.no_binary)) | inputs.no_binary,
+        ),
+        preferred=dict(preferred or {}),
+        build=BuildPolicy(
+            no_build=args.no_build,
+            no_build_packages=frozenset(_names(args.no_build_package)),
+        ),
+    )
 
 
 def _installed_for(
@@ -1144,7 +1150,13 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--only-binary", action="append", metavar="NAMES",
                        help="never use sdists for these projects (:all: for every one)")
     group.add_argument("--no-binary", action="append", metavar="NAMES",
-                       help="never use wheels for these projects (:all: for every one)")
+                       help="never use wheels for these projects (:all: for every one): their "
+                       "sdists are read, or built (which runs code from the sdist)")
+    group.add_argument("--no-build", action="store_true",
+                       help="never build an sdist to read its metadata (a build runs code from "
+                       "the sdist); versions that would need one are skipped")
+    group.add_argument("--no-build-package", action="append", metavar="NAME",
+                       help="never build sdists of this project (repeatable)")
     group.add_argument("--index-strategy", choices=["first", "merge"], default="first",
                        help="first: a project comes from the first index that has it (safe "
                        "against dependency confusion); merge: from every index")

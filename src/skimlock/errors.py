@@ -8,6 +8,9 @@ Every error prints a single line a user can act on (``str(error)``) and carries 
 2     usage or input error (bad arguments, files, requirements)
 3     network or index error (HTTP, malformed pages, bad wheels)
 4     integrity error (a hash or a metadata identity mismatch)
+5     metadata unavailable: versions were rejected because their metadata could not be had
+      (an sdist that needs a build with builds forbidden, a failed build, a broken sdist)
+      and no other version resolves
 70    internal error (a bug: an exception skimlock did not expect)
 130   interrupted (Ctrl-C)
 ====  =========================================================
@@ -24,12 +27,14 @@ __all__ = [
     "EXIT_INTEGRITY",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "EXIT_METADATA",
     "EXIT_RESOLUTION",
     "EXIT_USAGE",
     "ApiVersionError",
     "BodyTooLargeError",
+    "BuildError",
     "ContentEncodingError",
-    "BuildRequiredError",
+    "DynamicMetadataError",
     "FetchCancelledError",
     "FetchError",
     "OfflineError",
@@ -41,6 +46,7 @@ __all__ = [
     "IntegrityError",
     "InvalidMetadataError",
     "LockCheckError",
+    "MetadataUnavailableError",
     "MetadataMismatchError",
     "MissingHashError",
     "NoCompatibleFileError",
@@ -48,6 +54,7 @@ __all__ = [
     "RangeNotSatisfiedError",
     "RequirementHashError",
     "ResolutionError",
+    "SdistError",
     "SkimlockError",
     "UniversalResolutionError",
     "UnsupportedRequirementError",
@@ -59,6 +66,7 @@ EXIT_RESOLUTION = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_INTEGRITY = 4
+EXIT_METADATA = 5
 #: An unexpected exception (``EX_SOFTWARE`` of sysexits.h); the CLI prints one line.
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
@@ -238,6 +246,35 @@ class InvalidMetadataError(SkimlockError):
         self.reason = reason
 
 
+class SdistError(SkimlockError):
+    """An sdist whose metadata cannot be read: not an archive, truncated, no PKG-INFO, over a
+    cap. The version is a rejected candidate (see :class:`MetadataUnavailableError`)."""
+
+    exit_code = EXIT_INDEX
+
+    def __init__(self, filename: str, reason: str) -> None:
+        super().__init__(f"cannot read metadata from {filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+
+
+class DynamicMetadataError(SdistError):
+    """An sdist whose PKG-INFO is not authoritative (PEP 643): only a build can tell."""
+
+
+class BuildError(SkimlockError):
+    """Building an sdist's metadata failed, timed out, or is forbidden."""
+
+    exit_code = EXIT_INDEX
+
+    def __init__(self, filename: str, reason: str, *, output: str = "") -> None:
+        super().__init__(f"cannot build metadata of {filename}: {reason}")
+        self.filename = filename
+        self.reason = reason
+        #: The build's captured output (shown with -v).
+        self.output = output
+
+
 # --- integrity -------------------------------------------------------------------------------
 
 
@@ -316,18 +353,31 @@ class NoCompatibleFileError(ResolutionError):
         self.reason = reason
 
 
-class BuildRequiredError(ResolutionError):
-    """Only an sdist without served metadata: its metadata would need a build."""
+class MetadataUnavailableError(ResolutionError):
+    """No version resolves, and some were rejected because their metadata could not be had.
 
-    def __init__(self, name: str, version: str, filename: str) -> None:
+    The first line always starts with ``metadata unavailable:`` (scripts may rely on it), and
+    the exit code is 5, so that it is told apart from a conflict (exit 1)."""
+
+    exit_code = EXIT_METADATA
+
+    def __init__(
+        self, rejected: dict[tuple[str, str], str], details: tuple[str, ...] = ()
+    ) -> None:
+        groups: dict[tuple[str, str], list[str]] = {}
+        for (name, version), why in rejected.items():
+            groups.setdefault((name, why), []).append(version)
+        parts = []
+        for (name, why), versions in groups.items():
+            shown = ", ".join(versions[:4])
+            if len(versions) > 4:
+                shown += f" and {len(versions) - 4} more"
+            parts.append(f"{name} {shown}: {why}")
         super().__init__(
-            f"{name} {version} has no compatible wheel and the index serves no metadata for "
-            f"{filename}; its metadata would need a build, which skimlock does not do "
-            "(pin another version, or use --only-binary to skip it)"
+            "metadata unavailable: no acceptable version left; rejected " + "; ".join(parts),
+            details=details,
         )
-        self.name = name
-        self.version = version
-        self.filename = filename
+        self.rejected = dict(rejected)
 
 
 class MissingHashError(ResolutionError):

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from packaging.metadata import Metadata
 
-from . import coremeta, zipread
+from . import coremeta, sdist, zipread
 from .cache import Cache, StoredPage, metadata_key
 from .errors import (
     BodyTooLargeError,
@@ -359,9 +359,15 @@ class Fetcher:
         if file.core_metadata is not None:
             data = self._pep658(file, spent)
         if data is None:
-            if not file.is_wheel:
+            if sdist.is_sdist(file.filename):
+                data, size = self.transport.again(lambda: self._from_sdist(file, spent))
+                category = Category.METADATA_SDIST
+            elif not file.is_wheel:
                 raise WheelError(file.filename, "not a wheel, and the index serves no metadata")
-            data, category, size = self.transport.again(lambda: self._from_wheel(file, spent))
+            else:
+                data, category, size = self.transport.again(
+                    lambda: self._from_wheel(file, spent)
+                )
             if size is not None and file.size is not None and size != file.size:
                 logger.warning(
                     "the index says %s has %d bytes, but %s serves %d; the lock records %d",
@@ -423,6 +429,81 @@ class Fetcher:
         if data.lstrip()[:1] == b"<":
             raise _NoMetadata(url, "answers an HTML page, not metadata")
         return data
+
+    def _from_sdist(self, file: IndexFile, spent: Spent) -> tuple[bytes, int | None]:
+        """An sdist's static PKG-INFO (see :mod:`skimlock.sdist`): a ``.tar.gz`` is read from
+        the start and the response closed once PKG-INFO is seen; a ``.zip`` through ranges (read
+        whole when the host refuses them). Raises :class:`~skimlock.errors.DynamicMetadataError`
+        when only a build can tell."""
+        cap = self.options.max_metadata
+        data: bytes | None = None
+        if file.filename.endswith(".zip"):
+            data = sdist.pkg_info_by_ranges(
+                lambda start, end: self._sdist_range(file, spent, start, end),
+                filename=file.filename, max_metadata=cap,
+            )
+        if data is None:
+            with self.transport.get(file.url, Category.METADATA_SDIST, spent=spent) as exchange:
+                if exchange.status != 200:
+                    raise HTTPStatusError(file.url, exchange.status)
+                chunks = exchange.body(self.options.max_download)
+                if file.filename.endswith(".zip"):
+                    with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
+                        for chunk in chunks:
+                            spool.write(chunk)
+                        spool.seek(0)
+                        data = sdist.pkg_info_from_zip(
+                            spool, filename=file.filename, max_metadata=cap
+                        )
+                else:
+                    data = sdist.pkg_info_from_tar_stream(
+                        chunks, filename=file.filename, max_metadata=cap
+                    )
+        return sdist.static_metadata(data, filename=file.filename), file.size
+
+    def _sdist_range(
+        self, file: IndexFile, spent: Spent, start: int | None, end: int
+    ) -> tuple[int, bytes, int] | None:
+        """One range of an sdist: ``(offset, bytes, total)``; a 200 is the whole file; None
+        when the range is refused (the caller reads the file whole)."""
+        header = f"bytes=-{end}" if start is None else f"bytes={start}-{end}"
+        headers = {"Range": header, "Accept-Encoding": "identity"}
+        with self.transport.get(
+            file.url, Category.METADATA_SDIST, headers=headers, spent=spent
+        ) as exchange:
+            if exchange.status == 200:
+                whole = exchange.read(self.options.max_download)
+                return 0, whole, len(whole)
+            encoding = exchange.headers.get("content-encoding", "identity").strip().lower()
+            got = _content_range(exchange.headers.get("content-range"))
+            if exchange.status != 206 or encoding not in ("", "identity") or got is None:
+                return None
+            first, last, total = got
+            data = exchange.read(last - first + 1, raw=True)
+        return first, data, total
+
+    def download(self, file: IndexFile, destination: str, category: Category) -> int:
+        """Stream ``file`` into the path ``destination`` (hash verified, capped); its size."""
+        self.transport.check(file.url)
+        digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
+        size = 0
+        with (
+            self.transport.get(file.url, category) as exchange,
+            open(destination, "wb") as out,
+        ):
+            if exchange.status != 200:
+                raise HTTPStatusError(file.url, exchange.status)
+            for chunk in exchange.body(self.options.max_download):
+                out.write(chunk)
+                size += len(chunk)
+                for digest in digests.values():
+                    digest.update(chunk)
+        for name, digest in digests.items():
+            if digest.hexdigest() != file.hashes[name].lower():
+                raise HashMismatchError(
+                    file.url, name, file.hashes[name].lower(), digest.hexdigest()
+                )
+        return size
 
     def _from_wheel(self, file: IndexFile, spent: Spent) -> tuple[bytes, Category, int | None]:
         caps = self._caps(file.url)

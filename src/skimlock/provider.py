@@ -54,9 +54,18 @@ from packaging.version import Version
 from resolvelib import AbstractProvider
 from resolvelib.structs import RequirementInformation
 
+from .build import Builder, BuildPolicy, log_output
 from .candidates import BinaryPolicy, Candidate, ProjectFiles
-from .errors import BuildRequiredError, InvalidMetadataError, ProjectNotFoundError
+from .errors import (
+    BuildError,
+    DynamicMetadataError,
+    IntegrityError,
+    InvalidMetadataError,
+    ProjectNotFoundError,
+    SdistError,
+)
 from .fetch import FetchedMetadata, Fetcher
+from .sdist import is_sdist
 from .target import Target
 
 __all__ = ["PYTHON", "Identifier", "Indexes", "Provider", "Req", "ResolverCandidate"]
@@ -207,8 +216,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         requested: Iterable[NormalizedName] = (),
         prefetch: bool = True,
         preferred: Mapping[NormalizedName, Version] | None = None,
+        builder: Builder | None = None,
     ) -> None:
         self.indexes = indexes
+        #: Builds sdist metadata when nothing cheaper works; None: never build.
+        self.builder = builder
         self.fetcher = indexes.fetcher
         self.target = target
         self.constraints = dict(constraints or {})
@@ -228,8 +240,11 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
         self._deps: dict[tuple[str, Version, frozenset[NormalizedName]], list[Req]] = {}
-        #: Versions skipped because their metadata is invalid, with the reason.
+        #: Versions skipped because their metadata is invalid or unavailable, with the reason.
         self.skipped: dict[tuple[str, Version], str] = {}
+        #: Of those, the versions rejected because their metadata could not be had at all (an
+        #: sdist that cannot be read or built), with the reason and the option that would help.
+        self.unavailable: dict[tuple[str, Version], str] = {}
         #: The first candidate that asked for each project (for conflict explanations).
         self.asked_by: dict[str, ResolverCandidate] = {}
         #: Where each root requirement came from ("command line", "req.txt:3").
@@ -339,7 +354,12 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
     def _readable(self, option: ResolverCandidate) -> bool:
         """Can ``option``'s dependencies be read? A version whose metadata is invalid (a bad
         Requires-Dist, say) is skipped with a warning, as pip does, instead of ending the run;
-        hash mismatches and other integrity errors still end it."""
+        hash mismatches and other integrity errors of wheels still end it.
+
+        A version whose metadata cannot be had from its sdist (builds forbidden, a failed build,
+        a broken or hostile archive, a PKG-INFO that does not match) is a *rejected candidate*:
+        skipped with a warning and recorded in :attr:`unavailable`, so the resolver moves on and
+        a failure can say which versions were rejected and why."""
         assert option.candidate is not None
         key = (option.name, option.version, option.extras)
         if key in self._deps:
@@ -352,6 +372,16 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         except InvalidMetadataError as exc:
             self.skipped[(option.name, option.version)] = str(exc)
             logger.warning("ignoring %s %s: %s", option.name, option.version, exc)
+            return False
+        except (SdistError, BuildError, IntegrityError) as exc:
+            if not is_sdist(option.candidate.metadata_file.filename):
+                raise
+            reason = str(exc).splitlines()[0]
+            self.skipped[(option.name, option.version)] = reason
+            self.unavailable[(option.name, option.version)] = getattr(exc, "reason", reason)
+            logger.warning("rejected %s %s: %s", option.name, option.version, reason)
+            if isinstance(exc, BuildError) and exc.output:
+                log_output(exc.filename, exc.output)
             return False
         return True
 
@@ -382,11 +412,19 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
     # -- metadata and dependencies ------------------------------------------------------------
 
     def metadata(self, candidate: Candidate) -> FetchedMetadata:
-        """The candidate's core metadata, from its best file (the fetcher fetches a URL once)."""
+        """The candidate's core metadata, from its best file (the fetcher fetches a URL once).
+
+        For an sdist, cheapest first: served ``.metadata``, static PKG-INFO (both in the fetch
+        layer), then a build (:mod:`skimlock.build`) when allowed."""
         file = candidate.metadata_file
-        if not file.is_wheel and file.core_metadata is None:
-            raise BuildRequiredError(candidate.name, str(candidate.version), file.filename)
-        return self.fetcher.metadata(file)
+        try:
+            return self.fetcher.metadata(file)
+        except DynamicMetadataError as exc:
+            if self.builder is None:
+                policy = BuildPolicy(no_build=True)
+                raise BuildError(file.filename, policy.refusal(candidate.name)) from None
+            logger.info("%s", exc)
+            return self.builder.metadata(file)
 
     def _dependencies(
         self, candidate: ResolverCandidate, fetched: FetchedMetadata
@@ -513,8 +551,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
             None,
         )
         file = best.metadata_file if best is not None else None
-        if file is None or not (file.is_wheel or file.core_metadata is not None):
-            return
+        if file is None:
+            return  # an sdist's static PKG-INFO is prefetched too; builds are not
         self.fetcher.submit_metadata(file).add_done_callback(
             lambda meta: self._guard(req.name, lambda: self._prefetch_children(meta))
         )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from packaging.markers import UndefinedComparison
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -19,13 +20,16 @@ from resolvelib import BaseReporter, Resolver
 from resolvelib.resolvers import ResolutionImpossible, ResolutionTooDeep
 from resolvelib.structs import RequirementInformation
 
+from .build import Builder, BuildPolicy, CountedAs, ResolveWheels
 from .candidates import BinaryPolicy
-from .errors import InputError, ResolutionError, redact
+from .errors import InputError, MetadataUnavailableError, ResolutionError, redact
 from .fetch import Fetcher
 from .hashcheck import apply_hashes
 from .inputs import InputRequirement, Inputs
 from .provider import PYTHON, Identifier, Indexes, Provider, Req, ResolverCandidate
 from .resolution import Pin, Resolution
+from .simple import IndexFile
+from .stats import Category
 from .target import Target
 
 __all__ = ["ResolveOptions", "resolve"]
@@ -48,6 +52,8 @@ class ResolveOptions:
     #: installed distributions a dry-run install keeps).
     preferred: Mapping[NormalizedName, Version] = field(default_factory=dict)
     prefetch: bool = True
+    #: Whether sdists may be built for their metadata (``--no-build``, ``--no-build-package``).
+    build: BuildPolicy = field(default_factory=BuildPolicy)
 
 
 class _Reporter(BaseReporter[Req, ResolverCandidate, Identifier]):
@@ -113,6 +119,42 @@ def resolve(
     constraints = _constraints(inputs.constraints, target)
     if indexes is None:
         indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
+    build_fetcher: Fetcher | None = None
+    builder: Builder | None = None
+    if not options.build.no_build:
+        build_fetcher = Fetcher(
+            fetcher.client, stats=CountedAs(fetcher.stats, Category.BUILD),
+            options=fetcher.options, cache=fetcher.cache,
+        )
+        builder = Builder(
+            fetcher=fetcher, resolve_wheels=_wheels_resolver(build_fetcher, options),
+            policy=options.build,
+        )
+    try:
+        return _resolve(
+            inputs, roots=roots, constraints=constraints, indexes=indexes, builder=builder,
+            target=target, options=options, on_pin=on_pin,
+            preferred={**options.preferred, **(preferred or {})},
+        )
+    finally:
+        if builder is not None:
+            builder.close()
+        if build_fetcher is not None:
+            build_fetcher.close()
+
+
+def _resolve(
+    inputs: Inputs,
+    *,
+    roots: list[Req],
+    constraints: dict[NormalizedName, SpecifierSet],
+    indexes: Indexes,
+    builder: Builder | None,
+    target: Target,
+    options: ResolveOptions,
+    on_pin: Callable[[str], None] | None,
+    preferred: Mapping[NormalizedName, Version],
+) -> Resolution:
     provider = Provider(
         indexes=indexes,
         target=target,
@@ -121,7 +163,8 @@ def resolve(
         pre=options.pre or inputs.pre,
         requested=[r.name for r in roots],
         prefetch=options.prefetch,
-        preferred={**options.preferred, **(preferred or {})},
+        preferred=preferred,
+        builder=builder,
     )
     for root in roots:
         provider.root_sources.setdefault(root.name, root.source or "the input")
@@ -132,7 +175,20 @@ def resolve(
     try:
         result = resolver.resolve(roots, max_rounds=options.max_rounds)
     except ResolutionImpossible as exc:
-        first, *rest = _explain(list(exc.causes), provider, target)
+        causes = list(exc.causes)
+        first, *rest = _explain(causes, provider, target)
+        names = {cause.requirement.name for cause in causes}
+        rejected = {
+            (name, str(version)): why
+            for (name, version), why in provider.unavailable.items() if name in names
+        }
+        if rejected:
+            # Versions were rejected for want of metadata: say which, why, and what would
+            # allow them (exit 5), unless the conflict is about other projects as well.
+            unexplained = names - {name for name, _version in rejected}
+            raise MetadataUnavailableError(
+                rejected, (first, *rest) if unexplained else ()
+            ) from None
         raise ResolutionError(first, details=tuple(rest)) from None
     except ResolutionTooDeep:
         raise ResolutionError(
@@ -149,6 +205,36 @@ def resolve(
             _pins(result, provider, roots), applying, require_hashes=inputs.require_hashes
         ),
     )
+
+
+def _wheels_resolver(fetcher: Fetcher, options: ResolveOptions) -> ResolveWheels:
+    """Resolves build requirements for the running interpreter from the same indexes, wheels
+    only and without builds (a build requirement that needs a build is refused, so builds never
+    nest); every request goes through ``fetcher`` (which counts it as a build's)."""
+
+    def run(requirements: Sequence[str]) -> list[IndexFile]:
+        items = []
+        for text in requirements:
+            try:
+                requirement = Requirement(text)
+            except InvalidRequirement as exc:
+                raise InputError(f"invalid build requirement {text!r}: {exc}") from None
+            items.append(InputRequirement(requirement=requirement, source="build-system"))
+        resolution = resolve(
+            Inputs(requirements=tuple(items)),
+            fetcher=fetcher,
+            target=Target.current(),
+            options=ResolveOptions(
+                indexes=options.indexes,
+                merge_indexes=options.merge_indexes,
+                binary=BinaryPolicy(only_binary=frozenset({":all:"})),
+                build=BuildPolicy(no_build=True),
+                prefetch=options.prefetch,
+            ),
+        )
+        return [pin.files[0] for pin in resolution.pins]
+
+    return run
 
 
 def _holds(item: InputRequirement, target: Target) -> bool:

@@ -31,6 +31,11 @@ class Category(str, Enum):
     FULL_DOWNLOAD = "full-download"
     #: A requirements or constraints file named by URL (``-r https://...``).
     INPUT = "input"
+    #: An sdist's PKG-INFO read from the start of its stream (PEP 643 static metadata).
+    METADATA_SDIST = "metadata-sdist"
+    #: Building an sdist's metadata: the sdist, and the pages, metadata and wheels of its build
+    #: requirements.
+    BUILD = "build"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -116,7 +121,8 @@ class Summary:
         Index pages are what any installer fetches; the saving compares what reading metadata
         cost with the size of the very files it came from (never pages against wheels).
         """
-        parts = [self._pages_part(), *self._metadata_parts(), self._cache_part()]
+        parts = [self._pages_part(), *self._metadata_parts(), self._build_part(),
+                 self._cache_part()]
         for category, label in (
             (Category.FULL_DOWNLOAD, "whole downloads"), (Category.INPUT, "requirement files"),
         ):
@@ -135,6 +141,16 @@ class Summary:
         if not pages.requests:
             return ""
         return f"index pages {human_bytes(pages.body_bytes)} in {plural(pages.requests, 'request')}"
+
+    def _build_part(self) -> str:
+        built = [f.filename for f in self.files if f.category is Category.BUILD]
+        if not built:
+            return ""
+        build = self.by_category.get(Category.BUILD, CategoryTotal())
+        return (
+            f"built {plural(len(built), 'sdist')} ({human_bytes(build.body_bytes)} in "
+            f"{plural(build.requests, 'request')} for builds): {', '.join(built)}"
+        )
 
     def _cache_part(self) -> str:
         pages, revalidated, metadata = (self.cache.get(k, CacheTotal()) for k in CACHE_KINDS)
@@ -155,12 +171,13 @@ class Summary:
     def _metadata_parts(self) -> list[str]:
         totals = [
             self.by_category.get(c, CategoryTotal())
-            for c in (Category.METADATA_PEP658, Category.METADATA_RANGE)
+            for c in (Category.METADATA_PEP658, Category.METADATA_RANGE, Category.METADATA_SDIST)
         ]
         requests = sum(t.requests for t in totals)
         spent = sum(t.body_bytes for t in totals)
         read = [
-            f for f in self.files if f.category is not Category.FULL_DOWNLOAD and not f.cached
+            f for f in self.files
+            if f.category not in (Category.FULL_DOWNLOAD, Category.BUILD) and not f.cached
         ]
         if not requests and not read:
             return []
@@ -302,7 +319,8 @@ class Stats:
             )
         skimmed = [
             f for f in files
-            if f.category is not Category.FULL_DOWNLOAD and f.file_size is not None and not f.cached
+            if f.category not in (Category.FULL_DOWNLOAD, Category.BUILD)
+            and f.file_size is not None and not f.cached
         ]
         wheel_bytes = sum(f.file_size or 0 for f in skimmed)
         return Summary(

@@ -39,6 +39,7 @@ __all__ = [
     "dist_dir_name",
     "make_metadata",
     "read_metadata",
+    "read_pkg_info",
     "sdist_filename",
     "wheel_filename",
 ]
@@ -273,14 +274,29 @@ def read_metadata(path: Path) -> bytes:
                 msg = f"{path.name}: expected one .dist-info/METADATA, found {names}"
                 raise ValueError(msg)
             return archive.read(names[0])
-    if path.name.endswith(".tar.gz"):
+    if path.name.endswith((".tar.gz", ".zip")):
+        return read_pkg_info(path)
+    msg = f"{path.name}: not a wheel or an sdist"
+    raise ValueError(msg)
+
+
+def read_pkg_info(path: Path) -> bytes:
+    """The top-level ``PKG-INFO`` of a ``.tar.gz`` or ``.zip`` sdist; ``b""`` when the archive
+    has none or cannot be read (the broken and hostile sdists of the tests: an index lists them
+    with the metadata of nothing)."""
+    try:
+        if path.name.endswith(".zip"):
+            with zipfile.ZipFile(path) as zipped:
+                for name in zipped.namelist():
+                    if re.fullmatch(r"[^/]+/PKG-INFO", name):
+                        return zipped.read(name)
+            return b""
         with tarfile.open(path, "r:gz") as archive:
             for entry in archive.getmembers():
-                if re.fullmatch(r"[^/]+/PKG-INFO", entry.name):
+                if re.fullmatch(r"[^/]+/PKG-INFO", entry.name) and entry.isreg():
                     handle = archive.extractfile(entry)
                     if handle is not None:
                         return handle.read()
-        msg = f"{path.name}: no top-level PKG-INFO"
-        raise ValueError(msg)
-    msg = f"{path.name}: not a wheel or .tar.gz sdist"
-    raise ValueError(msg)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError):
+        return b""
+    return b""

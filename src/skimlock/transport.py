@@ -39,6 +39,7 @@ import ipaddress
 import logging
 import netrc
 import os
+import queue
 import socket
 import threading
 import time
@@ -423,6 +424,8 @@ class _Guard:
 
     def __init__(self) -> None:
         self.cancelled = threading.Event()
+        #: Host names resolved for this run's connections.
+        self.addresses = _Addresses()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._streams: weakref.WeakSet[_GuardedStream] = weakref.WeakSet()
@@ -521,6 +524,92 @@ class _GuardedStream(httpcore.NetworkStream):
                 sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Addresses:
+    """Host names resolved once per run, one lookup per host at a time (single flight).
+
+    The fetch threads open up to 16 connections to one host at once, and each would ask the
+    system resolver; with a resolver that drops some of many simultaneous queries (seen here:
+    16 parallel lookups of pypi.org stalled 5 or 10 s, the resolver's retry time, or failed),
+    a run then waits seconds for nothing. The first thread looks the host up; the others wait
+    for its answer. A failed lookup is not remembered (the next connection tries again)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, int], tuple[str, ...]] = {}
+        self._pending: dict[tuple[str, int], threading.Event] = {}
+
+    def lookup(self, host: str, port: int) -> tuple[str, ...]:
+        key = (host, port)
+        while True:
+            with self._lock:
+                known = self._known.get(key)
+                if known is not None:
+                    return known
+                waiting = self._pending.get(key)
+                if waiting is None:
+                    mine = self._pending[key] = threading.Event()
+            if waiting is not None:
+                waiting.wait()
+                continue  # the answer is known now, or the lookup failed: try again
+            try:
+                infos = _hedged_getaddrinfo(host, port)
+                addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+                with self._lock:
+                    self._known[key] = addresses
+                return addresses
+            except OSError as exc:  # gaierror: what httpcore would raise as a connect error
+                raise httpcore.ConnectError(str(exc)) from exc
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
+                mine.set()
+
+
+#: A lookup not answered after this many seconds gets a second one beside it (resolvers that
+#: drop a query answer a resent one at once, where the system waits 5 s before resending).
+_LOOKUP_HEDGE = 1.0
+_LOOKUP_ATTEMPTS = 3
+
+
+def _hedged_getaddrinfo(host: str, port: int) -> list[Any]:
+    """``socket.getaddrinfo`` for a TCP connection, with another attempt started beside the
+    first every :data:`_LOOKUP_HEDGE` seconds (at most :data:`_LOOKUP_ATTEMPTS`); the first
+    answer wins, the last error is raised when none answers."""
+    answers: queue.SimpleQueue[list[Any] | OSError] = queue.SimpleQueue()
+
+    def attempt() -> None:
+        try:
+            answers.put(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            answers.put(exc)
+
+    error: OSError | None = None
+    started = running = 0
+    while True:
+        if started < _LOOKUP_ATTEMPTS and (running == 0 or error is None):
+            threading.Thread(target=attempt, name="skimlock-lookup", daemon=True).start()
+            started += 1
+            running += 1
+        try:
+            answer = answers.get(timeout=_LOOKUP_HEDGE if started < _LOOKUP_ATTEMPTS else None)
+        except queue.Empty:
+            continue  # slow: start another attempt beside it
+        running -= 1
+        if not isinstance(answer, OSError):
+            return answer
+        error = answer
+        if running == 0 and started >= _LOOKUP_ATTEMPTS:
+            raise error
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 class _GuardedBackend(httpcore.NetworkBackend):
     def __init__(self, inner: httpcore.NetworkBackend, guard: _Guard) -> None:
         self._inner = inner
@@ -534,11 +623,22 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        stream = self._inner.connect_tcp(
-            host, port, self._guard.budget(timeout, httpcore.ConnectTimeout), local_address,
-            socket_options,
-        )
-        return self._guard.track(_GuardedStream(stream, self._guard))
+        """Connect to the first address of ``host`` that answers (resolved once per run, see
+        :class:`_Addresses`; TLS still names the host)."""
+        addresses = (host,) if _is_address(host) else self._guard.addresses.lookup(host, port)
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(
+                    address, port, self._guard.budget(timeout, httpcore.ConnectTimeout),
+                    local_address, socket_options,
+                )
+            except httpcore.ConnectError as exc:
+                failure = exc
+                continue
+            return self._guard.track(_GuardedStream(stream, self._guard))
+        assert failure is not None  # getaddrinfo gives at least one address or raises
+        raise failure
 
     def connect_unix_socket(
         self, path: str, timeout: float | None = None, socket_options: Any = None

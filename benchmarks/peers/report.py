@@ -240,8 +240,8 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
     ]
     rows = 0
 
-    def fmt(value: float | None, unit: str = " s") -> str:
-        return f"{value:.2f}{unit}" if value else "-"
+    def fmt(value: float | None) -> str:
+        return f"{value:.2f} s" if value else "-"
 
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}x" if a and b else "-"
@@ -260,7 +260,7 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
                 f"| {index} | {s} | {sk.get('packages') or '-'} | {fmt(sk['wall_median_s'])} | "
                 f"{fmt(uv['wall_median_s'])} | {ratio(sk['wall_median_s'], uv['wall_median_s'])}"
                 f" | {f'{paired:.2f}x' if paired else '-'} | {fmt(cpu_sk)} | {fmt(cpu_uv)} | "
-                f"{ratio(cpu_sk, cpu_uv)} | {fmt(rss_sk, ' MB')} | {fmt(rss_uv, ' MB')} | "
+                f"{ratio(cpu_sk, cpu_uv)} | {rss_sk or 0:.0f} MB | {rss_uv or 0:.0f} MB | "
                 f"{ratio(rss_sk, rss_uv)} |"
             )
     lines.append("")

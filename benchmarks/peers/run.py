@@ -377,14 +377,19 @@ def _proxy_traffic(delta: Any) -> dict[str, Any]:
     }
 
 
+def proxy_env_for(proxy: CountingProxy) -> dict[str, str]:
+    """The environment that sends a tool's HTTPS through the counting proxy."""
+    return {
+        "HTTPS_PROXY": proxy.url, "https_proxy": proxy.url,
+        "NO_PROXY": "", "no_proxy": "",
+        "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+    }
+
+
 def run_pypi(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) -> None:
     document = _load_or_new(out, "pypi", args)
     with CountingProxy() as proxy:
-        proxy_env = {
-            "HTTPS_PROXY": proxy.url, "https_proxy": proxy.url,
-            "NO_PROXY": "", "no_proxy": "",
-            "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
-        }
+        proxy_env = proxy_env_for(proxy)
         for bench_set in sets:
             log(f"[pypi] {bench_set.name}: preparing")
             prepared = corpus.prepare_set(bench_set, download=False, log=log)

@@ -126,3 +126,14 @@ def _private_cache(
     """Each test gets an empty on-disk cache of its own (never the user's): a page cached by
     one test must not answer another test's server."""
     monkeypatch.setenv("SKIMLOCK_CACHE_DIR", str(tmp_path_factory.mktemp("skimlock-cache")))
+
+
+@pytest.fixture
+def cli_isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """For tests that run the CLI: no proxy, index or colour settings from the environment, no
+    netrc, and files land in the test's own directory."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                 "all_proxy", "SKIMLOCK_INDEX_URL", "NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.chdir(tmp_path)

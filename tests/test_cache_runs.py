@@ -31,13 +31,7 @@ DISTS = (_w("alpha", "1.0"), _w("alpha", "2.0", "beta>=1"), _w("beta", "1.0"), _
 NEWER = (*DISTS, _w("alpha", "3.0", "beta>=1"))
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                 "all_proxy", "SKIMLOCK_INDEX_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    monkeypatch.chdir(tmp_path)
+pytestmark = pytest.mark.usefixtures("cli_isolated")
 
 
 @pytest.fixture

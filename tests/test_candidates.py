@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime, timezone
+
 import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from skimlock.candidates import BinaryPolicy, Candidate, ProjectFiles
+from skimlock.errors import UploadTimeMissingError
 from skimlock.provider import Req
-from skimlock.simple import IndexFile, ProjectPage
+from skimlock.simple import IndexFile, ProjectPage, parse_project_page
 from skimlock.target import Target
 
 INDEX = "https://one.example/simple/"
@@ -302,3 +306,137 @@ def test_merge_of_two_indexes(py312: Target) -> None:
     # Merging leaves the inputs alone.
     assert one.versions == (Version("1.0"),)
     assert [str(c.version) for c in one.candidates(py312)] == ["1.0"]
+
+
+# --- parsed pages: lazy groups, repeated URLs, --exclude-newer ---------------------------------
+
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+def parsed(entries: list[dict[str, object]], *, fmt: str = "json",
+           exclude_newer: datetime | None = None) -> ProjectFiles:
+    url = f"{INDEX}foo/"
+    if fmt == "json":
+        content = json.dumps({"meta": {"api-version": "1.1"}, "files": entries}).encode()
+        page = parse_project_page(content, content_type=JSON, url=url, name="foo")
+    else:
+        anchors = "".join(
+            f'<a href="{e["url"]}#sha256={e["hashes"]["sha256"]}"'  # type: ignore[index]
+            + (f' data-requires-python="{e["requires-python"]}"' if "requires-python" in e
+               else "")
+            + (f' data-upload-time="{e["upload-time"]}"' if "upload-time" in e else "")
+            + f'>{e["filename"]}</a>'
+            for e in entries
+        )
+        page = parse_project_page(f"<html><body>{anchors}</body></html>".encode(),
+                                  content_type="text/html", url=url, name="foo")
+    return ProjectFiles(page, index_url=INDEX, exclude_newer=exclude_newer)
+
+
+def entry(filename: str, digest: str = "a", **extra: object) -> dict[str, object]:
+    return {"filename": filename, "url": f"https://files.example/{filename}",
+            "hashes": {"sha256": digest * 64}, **{k.replace("_", "-"): v for k, v in extra.items()}}
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_repeated_url_same_hash_merged_contradicting_dropped(
+    py312: Target, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    files = parsed([
+        entry("foo-1.0-py3-none-any.whl"),
+        entry("foo-1.0.tar.gz", "b"),
+        entry("foo-1.0-py3-none-any.whl"),
+        entry("foo-1.0.tar.gz", "c"),
+        entry("foo-1.0.tar.gz", "b"),
+    ], fmt=fmt)
+    assert [f.filename for f in files.files(Version("1.0"))] == ["foo-1.0-py3-none-any.whl"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "foo-1.0.tar.gz" in warnings[0]
+    assert "different sha256 hashes" in warnings[0]
+
+
+def test_repeated_url_with_other_algorithms_joins_hashes() -> None:
+    first = IndexFile(filename="foo-1.0.tar.gz", url="https://f.example/foo-1.0.tar.gz",
+                      hashes={"sha256": "a" * 64})
+    second = IndexFile(filename="foo-1.0.tar.gz", url="https://f.example/foo-1.0.tar.gz",
+                       hashes={"md5": "b" * 32, "sha256": "a" * 64})
+    (only,) = project("foo", first, second).files(Version("1.0"))
+    assert only.hashes == {"sha256": "a" * 64, "md5": "b" * 32}
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+def test_exclude_newer(py312: Target, fmt: str) -> None:
+    entries = [
+        entry("foo-1.0-py3-none-any.whl", upload_time="2024-01-01T00:00:00Z"),
+        entry("foo-2.0-py3-none-any.whl", upload_time="2024-03-01T00:00:00.5Z"),
+        entry("foo-2.0.tar.gz", upload_time="2024-02-01T00:00:00+00:00"),
+    ]
+    cutoff = datetime(2024, 2, 15, tzinfo=timezone.utc)
+    files = parsed(entries, fmt=fmt, exclude_newer=cutoff)
+    assert found(list(files.candidates(py312))) == [
+        ("2.0", ["foo-2.0.tar.gz"]), ("1.0", ["foo-1.0-py3-none-any.whl"])
+    ]
+    early = parsed(entries, fmt=fmt, exclude_newer=datetime(2023, 1, 1, tzinfo=timezone.utc))
+    assert list(early.candidates(py312)) == []
+    assert versions(parsed(entries, fmt=fmt), py312) == ["2.0", "1.0"]
+
+
+@pytest.mark.parametrize("upload_time", [None, "not a time"])
+def test_exclude_newer_without_upload_time_raises(py312: Target, upload_time: str | None) -> None:
+    extra = {} if upload_time is None else {"upload_time": upload_time}
+    files = parsed([entry("foo-1.0-py3-none-any.whl", **extra)],
+                   exclude_newer=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    with pytest.raises(UploadTimeMissingError, match="needs upload times") as info:
+        list(files.candidates(py312))
+    assert info.value.exit_code == 3
+    assert "\n" not in str(info.value)
+
+
+def test_versions_are_built_only_when_reached(py312: Target) -> None:
+    entries = [entry(f"foo-{v}-py3-none-any.whl") for v in ("1.0", "2.0", "3.0")]
+    entries.append({"filename": "foo-0.5.tar.gz", "url": None})  # broken, never reached
+    files = parsed(entries)
+    best = next(files.candidates(py312))
+    assert str(best.version) == "3.0"
+    assert set(files._built) == {Version("3.0")}
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])
+@pytest.mark.parametrize(
+    ("requires", "expected"),
+    [
+        ([">=3.13", ">=3.13"], ["1.0"]),
+        ([">=3.13", ""], ["2.0", "1.0"]),  # an empty Requires-Python admits every Python
+        ([">=3.13", "nonsense"], ["2.0", "1.0"]),  # so does one that does not parse
+        ([">=3.13", ">=3.8"], ["2.0", "1.0"]),
+    ],
+)
+def test_requires_python_quick_reject_matches_the_full_check(
+    py312: Target, fmt: str, requires: list[str], expected: list[str]
+) -> None:
+    entries = [entry("foo-1.0-py3-none-any.whl")]
+    entries += [
+        entry(name, requires_python=rp)
+        for name, rp in zip(["foo-2.0-py3-none-any.whl", "foo-2.0.tar.gz"], requires,
+                            strict=True)
+    ]
+    assert versions(parsed(entries, fmt=fmt), py312) == expected
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["1.0", "1.0.1", "1.10", "1.9", "2", "0.0.1", "1.0.0.1", "10.0", "1.01.2", "3.0.0"],
+        ["1.0", "1.0.0", "1.0rc1", "1!0.5", "2.0.post1", "2.0", "2.0.dev3", "1.5+local"],
+        ["1.0", "v1.1", "1.2", " 1.3"],
+    ],
+)
+def test_versions_sort_like_packaging(texts: list[str]) -> None:
+    page = parse_project_page(
+        json.dumps({"files": [entry(f"foo-{t}.tar.gz") for t in texts]}).encode(),
+        content_type=JSON, url=f"{INDEX}foo/", name="foo",
+    )
+    files = ProjectFiles(page, index_url=INDEX)
+    assert list(files.versions) == sorted({Version(t) for t in texts}, reverse=True)

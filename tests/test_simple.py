@@ -46,8 +46,8 @@ def parse_html(body: str, head: str = "", *, url: str = PAGE_URL) -> ProjectPage
 
 def one_html(anchor: str) -> IndexFile:
     page = parse_html(anchor)
-    assert len(page.files) == 1, page.files
-    return page.files[0]
+    assert len(page.records()) == 1, page.records()
+    return page.records()[0]
 
 
 def parse_json(data: Any, *, url: str = PAGE_URL) -> ProjectPage:
@@ -73,8 +73,8 @@ def json_file(**fields: Any) -> dict[str, Any]:
 
 def one_json(**fields: Any) -> IndexFile:
     page = parse_json(json_page(json_file(**fields)))
-    assert len(page.files) == 1, page.files
-    return page.files[0]
+    assert len(page.records()) == 1, page.records()
+    return page.records()[0]
 
 
 @pytest.fixture(autouse=True)
@@ -119,7 +119,7 @@ ANCHOR = f'<a href="demo-1.0.tar.gz#sha256={SHA}">demo-1.0.tar.gz</a>'
 def test_html_content_types(content_type: str) -> None:
     page = parse_project_page(html_page(ANCHOR), content_type=content_type, url=PAGE_URL,
                               name="demo")
-    assert [f.filename for f in page.files] == ["demo-1.0.tar.gz"]
+    assert [f.filename for f in page.records()] == ["demo-1.0.tar.gz"]
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,7 @@ def test_html_content_types(content_type: str) -> None:
 def test_json_content_types(content_type: str) -> None:
     page = parse_project_page(json.dumps(json_page(json_file())).encode(),
                               content_type=content_type, url=PAGE_URL, name="demo")
-    assert [f.filename for f in page.files] == ["demo-1.0-py3-none-any.whl"]
+    assert [f.filename for f in page.records()] == ["demo-1.0-py3-none-any.whl"]
 
 
 @pytest.mark.parametrize(
@@ -156,32 +156,32 @@ def test_requests_fixture() -> None:
     assert page.url == url
     assert page.api_version == "1.0"
     assert page.versions == ()
-    assert len(page.files) == raw.count(b"<a ")
-    for f in page.files:
+    assert len(page.records()) == raw.count(b"<a ")
+    for f in page.records():
         assert f.url.startswith("https://files.pythonhosted.org/packages/")
         assert "#" not in f.url
         assert f.url.rsplit("/", 1)[1] == f.filename
         assert re.fullmatch("[0-9a-f]{64}", f.hashes["sha256"])
         assert f.requires_python is None or "&" not in f.requires_python
-    by_name = {f.filename: f for f in page.files}
+    by_name = {f.filename: f for f in page.records()}
     first = by_name["requests-0.10.0.tar.gz"]
     assert first.hashes == {
         "sha256": "210a82e678c45d433a4ad1f105974b3102a8ab5198872dc0a3238a8750d4c65e"
     }
-    assert any(f.requires_python and f.requires_python.startswith(">=") for f in page.files)
-    assert sum(f.yanked for f in page.files) == raw.count(b"data-yanked")
+    assert any(f.requires_python and f.requires_python.startswith(">=") for f in page.records())
+    assert sum(f.yanked for f in page.records()) == raw.count(b"data-yanked")
 
 
 def test_urllib3_fixture_yanked_and_requires_python() -> None:
     raw = (PAGES / "urllib3.html").read_bytes()
     page = parse_project_page(raw, content_type="text/html",
                               url="https://pypi.org/simple/urllib3/", name="urllib3")
-    by_name = {f.filename: f for f in page.files}
+    by_name = {f.filename: f for f in page.records()}
     broken = by_name["urllib3-1.25.tar.gz"]
     assert broken.yanked
     assert broken.yanked_reason == "Broken release"
     assert broken.requires_python == ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, <4"
-    assert sum(f.yanked for f in page.files) == raw.count(b"data-yanked") > 0
+    assert sum(f.yanked for f in page.records()) == raw.count(b"data-yanked") > 0
     assert not by_name["urllib3-1.26.0.tar.gz"].yanked
 
 
@@ -189,12 +189,12 @@ def test_numpy_fixture() -> None:
     raw = gzip.decompress((PAGES / "numpy.html.gz").read_bytes())
     page = parse_project_page(raw, content_type="text/html",
                               url="https://pypi.org/simple/numpy/", name="numpy")
-    assert len(page.files) == raw.count(b"<a ") > 4000
-    assert all(f.hashes.keys() == {"sha256"} for f in page.files)
-    wheels = [f for f in page.files if f.is_wheel]
+    assert len(page.records()) == raw.count(b"<a ") > 4000
+    assert all(f.hashes.keys() == {"sha256"} for f in page.records())
+    wheels = [f for f in page.records() if f.is_wheel]
     assert len(wheels) > 3000
     assert wheels[-1].metadata_url == wheels[-1].url + ".metadata"
-    assert {f.requires_python for f in page.files} >= {">=3.11", ">=3.7,<3.11", None}
+    assert {f.requires_python for f in page.records()} >= {">=3.11", ">=3.7,<3.11", None}
 
 
 # --- HTML syntax -----------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_html_attribute_syntax_variants() -> None:
         '<a href="d.tar.gz" HREF="ignored.tar.gz" Data-Requires-Python="&lt;4,&gt;=3">'
         "d-1.0.tar.gz</a>"
     )
-    a, b, c, d = parse_html(body).files
+    a, b, c, d = parse_html(body).records()
     assert (a.filename, a.url, a.requires_python, a.hashes) == (
         "a-1.0.tar.gz", PAGE_URL + "a-1.0.tar.gz", ">=3.8", {"sha256": SHA})
     assert (b.filename, b.url, b.yanked, b.yanked_reason) == (
@@ -231,7 +231,7 @@ def test_html_skips_anchors_without_href_comments_and_other_tags() -> None:
         '<!-- <a href="commented-1.0.tar.gz">commented-1.0.tar.gz</a> -->'
         '<a href="ok-1.0.tar.gz">ok-1.0.tar.gz</a><address>x</address>'
     )
-    assert [f.filename for f in parse_html(body).files] == ["ok-1.0.tar.gz"]
+    assert [f.filename for f in parse_html(body).records()] == ["ok-1.0.tar.gz"]
 
 
 def test_html_filename_falls_back_to_href() -> None:
@@ -240,7 +240,7 @@ def test_html_filename_falls_back_to_href() -> None:
         '<a href="https://h.example/p/demo-2.0.tar.gz"><span>demo 2</span></a>'
         '<a href="https://h.example/p/">   </a>'
     )
-    first, second = parse_html(body).files
+    first, second = parse_html(body).records()
     assert first.filename == "demo-1.0+local.tar.gz"
     assert first.hashes == {"md5": "abcdef"}
     assert second.filename == "demo-2.0.tar.gz"
@@ -248,9 +248,9 @@ def test_html_filename_falls_back_to_href() -> None:
 
 def test_html_page_order_and_empty_page() -> None:
     body = "".join(f'<a href="p-{i}.tar.gz">p-{i}.tar.gz</a><br/>' for i in range(5))
-    assert [f.filename for f in parse_html(body).files] == [f"p-{i}.tar.gz" for i in range(5)]
+    assert [f.filename for f in parse_html(body).records()] == [f"p-{i}.tar.gz" for i in range(5)]
     empty = parse_html("")
-    assert empty.files == ()
+    assert empty.records() == ()
     assert empty.name == "demo"
     assert empty.api_version == "1.0"
 
@@ -286,7 +286,7 @@ def test_html_yanked() -> None:
         '<a href="c.tar.gz" data-yanked="">c.tar.gz</a>'
         '<a href="d.tar.gz" data-yanked="bad &amp; broken">d.tar.gz</a>'
     )
-    got = [(f.yanked, f.yanked_reason) for f in parse_html(body).files]
+    got = [(f.yanked, f.yanked_reason) for f in parse_html(body).records()]
     assert got == [(False, None), (True, None), (True, None), (True, "bad & broken")]
 
 
@@ -295,10 +295,10 @@ def test_html_size_and_upload_time() -> None:
         '<a href="a.tar.gz" data-size="1234" data-upload-time="2024-05-06T07:08:09.123Z">a</a>'
         '<a href="b.tar.gz" data-size="-1" data-upload-time="yesterday">b</a>'
     )
-    a, b = parse_html(body).files
+    a, b = parse_html(body).records()
     assert a.size == 1234
-    assert a.upload_time == datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
-    assert (b.size, b.upload_time) == (None, None)
+    assert a.uploaded_at == datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
+    assert (b.size, b.uploaded_at) == (None, None)
 
 
 # --- URL resolution ----------------------------------------------------------------------------
@@ -315,7 +315,7 @@ def test_relative_urls_resolve_against_final_url() -> None:
     )
     page = parse_html(body, url=final)
     assert page.url == final
-    assert [f.url for f in page.files] == [
+    assert [f.url for f in page.records()] == [
         "https://mirror.example/pypi/simple/demo/demo-1.tar.gz",
         "https://mirror.example/pypi/packages/demo-2.tar.gz",
         "https://mirror.example/root/demo-3.tar.gz",
@@ -328,10 +328,10 @@ def test_base_href() -> None:
     head = '<base href="/files/">'
     page = parse_html('<a href="demo-1.tar.gz">demo-1.tar.gz</a>', head,
                       url="https://idx.example/simple/demo/")
-    assert page.files[0].url == "https://idx.example/files/demo-1.tar.gz"
+    assert page.records()[0].url == "https://idx.example/files/demo-1.tar.gz"
     head = '<BASE HREF="https://cdn.example/x/"><base href="/ignored/">'
     page = parse_html('<a href="demo-1.tar.gz">d</a>', head)
-    assert page.files[0].url == "https://cdn.example/x/demo-1.tar.gz"
+    assert page.records()[0].url == "https://cdn.example/x/demo-1.tar.gz"
 
 
 def test_json_relative_url() -> None:
@@ -339,7 +339,7 @@ def test_json_relative_url() -> None:
         json_page(json_file(url="../../files/demo-1.0-py3-none-any.whl#sha256=00")),
         url="https://idx.example/simple/demo/",
     )
-    assert page.files[0].url == "https://idx.example/files/demo-1.0-py3-none-any.whl"
+    assert page.records()[0].url == "https://idx.example/files/demo-1.0-py3-none-any.whl"
 
 
 # --- PEP 714 core metadata ---------------------------------------------------------------------
@@ -400,7 +400,7 @@ def test_html_core_metadata_pep714(attrs: str, expected: CoreMetadata | None) ->
 def test_json_core_metadata_pep714(fields: dict[str, Any], expected: CoreMetadata | None) -> None:
     entry = json_file()
     entry.update(fields)
-    assert parse_json(json_page(entry)).files[0].core_metadata == expected
+    assert parse_json(json_page(entry)).records()[0].core_metadata == expected
 
 
 # --- JSON pages --------------------------------------------------------------------------------
@@ -439,7 +439,7 @@ def test_json_full_page() -> None:
         ],
     })
     assert (page.name, page.api_version, page.versions) == ("demo", "1.1", ("1.0", "2.0"))
-    a, b, c = page.files
+    a, b, c = page.records()
     assert a == IndexFile(
         filename="demo-1.0.tar.gz",
         url="https://files.example.org/demo-1.0.tar.gz",
@@ -448,15 +448,15 @@ def test_json_full_page() -> None:
         yanked=True,
         yanked_reason="broken build",
         size=1234,
-        upload_time=datetime(2023, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc),
+        upload_time_text="2023-01-02T03:04:05.123456Z",
     )
     assert (b.hashes, b.requires_python, b.yanked, b.yanked_reason) == ({}, None, True, None)
-    assert (c.yanked, c.yanked_reason, c.size, c.upload_time) == (False, None, None, None)
+    assert (c.yanked, c.yanked_reason, c.size, c.uploaded_at) == (False, None, None, None)
 
 
 def test_json_defaults() -> None:
     page = parse_project_page(b'{"files": []}', content_type=JSON, url=PAGE_URL, name="demo")
-    assert (page.api_version, page.files, page.versions) == ("1.0", (), ())
+    assert (page.api_version, page.records(), page.versions) == ("1.0", (), ())
 
 
 @pytest.mark.parametrize(
@@ -483,7 +483,7 @@ def test_json_defaults() -> None:
     ],
 )
 def test_upload_time(value: object, expected: datetime | None) -> None:
-    got = one_json(upload_time=value).upload_time
+    got = one_json(upload_time=value).uploaded_at
     assert got == expected
     if got is not None:
         assert got.tzinfo is not None
@@ -502,7 +502,6 @@ def test_upload_time(value: object, expected: datetime | None) -> None:
         (b'{"files": {}}', "'files' must be a list, found a dict"),
         (b'{"files": [1]}', r"files\[0\] is not an object"),
         (b'{"files": [{"url": "x"}]}', r"files\[0\] has no string 'filename'"),
-        (b'{"files": [{"filename": "x", "url": null}]}', r"files\[0\] has no string 'url'"),
         (b'{"meta": [], "files": []}', "'meta' is not an object"),
         (b'{"meta": {"api-version": 1.0}, "files": []}', "api-version' is not a string"),
         (b'{"meta": {"api-version": "one"}, "files": []}', "invalid repository API version"),
@@ -516,6 +515,18 @@ def test_json_structural_errors(content: bytes, reason: str) -> None:
         parse_project_page(content, content_type=JSON, url=PAGE_URL, name="demo")
     assert "\n" not in str(info.value)
     assert info.value.url == PAGE_URL
+
+
+def test_json_entry_without_url_fails_when_its_version_is_reached() -> None:
+    content = json.dumps(json_page(
+        json_file(filename="demo-2.0.tar.gz"),
+        {"filename": "demo-1.0.tar.gz", "url": None},
+    )).encode()
+    page = parse_project_page(content, content_type=JSON, url=PAGE_URL, name="demo")
+    by_version = {g.version: g for g in page.groups}
+    assert [f.filename for f in by_version["2.0"].records()] == ["demo-2.0.tar.gz"]
+    with pytest.raises(IndexPageError, match=r"files\[1\] has no string 'url'"):
+        by_version["1.0"].records()
 
 
 @pytest.mark.parametrize(
@@ -536,14 +547,14 @@ def test_json_invalid_entries_are_skipped(
     bad.update(fields)
     good = json_file(filename="demo-2.0.tar.gz")
     page = parse_json(json_page(bad, good))
-    assert [f.filename for f in page.files] == ["demo-2.0.tar.gz"]
+    assert [f.filename for f in page.records()] == ["demo-2.0.tar.gz"]
     assert any("skipping" in r.getMessage() for r in caplog.records)
 
 
 def test_json_bom_is_accepted() -> None:
     content = b"\xef\xbb\xbf" + json.dumps(json_page(json_file())).encode()
     assert len(parse_project_page(content, content_type=JSON, url=PAGE_URL,
-                                  name="demo").files) == 1
+                                  name="demo").records()) == 1
 
 
 def test_error_messages_redact_credentials() -> None:
@@ -561,14 +572,14 @@ def test_html_decoding() -> None:
     latin = '<a href="caf\xe9-1.0.tar.gz">caf\xe9-1.0.tar.gz</a>'.encode("latin-1")
     page = parse_project_page(latin, content_type="text/html; charset=ISO-8859-1", url=PAGE_URL,
                               name="demo")
-    assert page.files[0].filename == "caf\xe9-1.0.tar.gz"
+    assert page.records()[0].filename == "caf\xe9-1.0.tar.gz"
     with pytest.raises(IndexPageError, match="not valid utf-8"):
         parse_project_page(latin, content_type="text/html", url=PAGE_URL, name="demo")
     with pytest.raises(IndexPageError, match="unknown charset"):
         parse_project_page(b"", content_type="text/html; charset=klingon", url=PAGE_URL,
                            name="demo")
     bom = b"\xef\xbb\xbf" + html_page(ANCHOR)
-    assert len(parse_project_page(bom, content_type=HTML, url=PAGE_URL, name="d").files) == 1
+    assert len(parse_project_page(bom, content_type=HTML, url=PAGE_URL, name="d").records()) == 1
 
 
 # --- PEP 629 api-version -----------------------------------------------------------------------
@@ -598,7 +609,7 @@ def test_newer_minor_version_warns_once(caplog: pytest.LogCaptureFixture) -> Non
     caplog.set_level(logging.WARNING, logger="skimlock.simple")
     page = parse_html(ANCHOR, META.format("1.9"))
     assert page.api_version == "1.9"
-    assert len(page.files) == 1
+    assert len(page.records()) == 1
     parse_json(json_page(json_file(), meta={"api-version": "1.9"}))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -641,7 +652,7 @@ def _parse_or_skimlock_error(content: bytes, content_type: str) -> None:
     except SkimlockError as exc:
         assert str(exc)  # noqa: PT017 -- any SkimlockError is a pass; it must have a message
         return
-    for f in page.files:
+    for f in page.records():
         assert isinstance(f.filename, str)
         assert f.filename
         assert "#" not in f.url
@@ -669,3 +680,64 @@ def test_fuzz_json_structure(files: list[dict[str, Any]], meta: dict[str, Any],
                              versions: Any) -> None:
     content = json.dumps({"meta": meta, "files": files, "versions": versions}).encode()
     _parse_or_skimlock_error(content, JSON)
+
+
+# --- lazy groups and link schemes ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("href", ["javascript:alert(1)", "JavaScript:void(0)", "data:,x",
+                                  "mailto:a@b.example", "ftp://files.example/demo-1.0.tar.gz"])
+def test_links_that_are_not_file_urls_are_skipped(href: str) -> None:
+    body = (f'<a href="{href}">demo-1.0.tar.gz</a>'
+            '<a href="https://f.example/demo-1.0.tar.gz">demo-1.0.tar.gz</a>')
+    assert [f.url for f in parse_html(body).records()] == ["https://f.example/demo-1.0.tar.gz"]
+    page = parse_json(json_page(json_file(filename="demo-1.0.tar.gz", url=href),
+                                json_file(filename="demo-1.0.tar.gz")))
+    assert [f.url for f in page.records()] == [json_file()["url"]]
+
+
+def test_file_links_only_on_a_local_index() -> None:
+    body = ('<a href="file:///srv/demo-1.0.tar.gz">demo-1.0.tar.gz</a>'
+            '<a href="d/demo-2.tar.gz">x</a>')
+    # A remote page may not point at local files (a hostile index reading this machine's).
+    assert [f.url for f in parse_html(body).records()] == [
+        "https://example.org/simple/demo/d/demo-2.tar.gz"
+    ]
+    local = parse_html(body, url="file:///srv/simple/demo/")
+    assert [f.url for f in local.records()] == [
+        "file:///srv/demo-1.0.tar.gz", "file:///srv/simple/demo/d/demo-2.tar.gz"
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_groups_by_version_keep_page_order(fmt: str) -> None:
+    names = ["demo-2.0.tar.gz", "demo-1.0-py3-none-any.whl", "demo-2.0-py3-none-any.whl",
+             "other.exe", "demo-1.0.tar.gz"]
+    if fmt == "html":
+        page = parse_html("".join(f'<a href="/f/{n}">{n}</a>' for n in names))
+    else:
+        page = parse_json(json_page(*(json_file(filename=n, url=f"/f/{n}") for n in names)))
+    assert {g.version: [f.filename for f in g.records()] for g in page.groups} == {
+        "2.0": ["demo-2.0.tar.gz", "demo-2.0-py3-none-any.whl"],
+        "1.0": ["demo-1.0-py3-none-any.whl", "demo-1.0.tar.gz"],
+        "": ["other.exe"],
+    }
+    assert [f.filename for f in page.records()] == names
+
+
+def test_upload_time_is_kept_as_text_until_read() -> None:
+    f = one_json(upload_time="2023-01-02T03:04:05Z")
+    assert (f.upload_time, f.upload_time_text) == (None, "2023-01-02T03:04:05Z")
+    assert f.uploaded_at == datetime(2023, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+@pytest.mark.parametrize("first", ["other.exe", "demo-1.0.tar.gz"])
+def test_every_entry_is_kept_whatever_comes_first(fmt: str, first: str) -> None:
+    names = [first, first, "demo-2.0.tar.gz", "x.exe", first]
+    if fmt == "html":
+        page = parse_html("".join(f'<a href="/f/{i}/{n}">{n}</a>' for i, n in enumerate(names)))
+    else:
+        page = parse_json(json_page(*(json_file(filename=n, url=f"/f/{i}/{n}")
+                                      for i, n in enumerate(names))))
+    assert [f.filename for f in page.records()] == names

@@ -4,9 +4,11 @@ Everything here uses index data only, so that no metadata is fetched for a file 
 not install: wheel tags, the file's Requires-Python, PEP 592 yanking, the version specifier,
 pre-release rules and ``--only-binary``/``--no-binary``.
 
-Work is lazy: a page is grouped by version with a cheap split of each filename; a version's files
-are parsed (wheel tags, Requires-Python) only when that version is reached in descending order.
-On numpy's page (about 4,400 files) the resolver typically looks at one or two versions.
+Work is lazy: the page arrives grouped by the version text of its file names
+(:class:`~skimlock.simple.FileGroup`); a version's records are built, checked (contradicting
+listings of one URL, ``--exclude-newer``) and parsed (wheel tags, Requires-Python) only when that
+version is reached in descending order, and kept for the run. On numpy's page (about 4,400
+files) the resolver typically looks at one or two versions.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
+from operator import attrgetter
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.tags import Tag
@@ -29,14 +33,15 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from .simple import IndexFile, ProjectPage
+from .errors import UploadTimeMissingError, redact
+from .simple import FileGroup, IndexFile, Listing, ProjectPage, version_text
 from .target import Target
 
 __all__ = ["BinaryPolicy", "Candidate", "ProjectFiles"]
 
 logger = logging.getLogger(__name__)
 
-_SDIST_SUFFIXES = (".tar.gz", ".zip")
+_RELEASE = attrgetter("release")
 #: Sorts sdists after every wheel.
 _SDIST_RANK = 1 << 30
 
@@ -80,31 +85,88 @@ class Candidate:
         return all(f.yanked for f in self.files)
 
 
-class ProjectFiles:
-    """A project page grouped by version; yields :class:`Candidate` objects lazily."""
+#: A page's listing and, per version, its group numbers in it and records built in code.
+_Layer = tuple[Listing | None, dict[Version, int | list[int | IndexFile]]]
 
-    def __init__(self, page: ProjectPage, *, index_url: str) -> None:
+
+def _sources(layer: _Layer, version: Version) -> list[FileGroup | IndexFile]:
+    listing, by_version = layer
+    found = by_version.get(version)
+    if found is None:
+        return []
+    items = [found] if isinstance(found, int) else found
+    sources: list[FileGroup | IndexFile] = []
+    for item in items:
+        if isinstance(item, int):
+            assert listing is not None
+            sources.append(listing.group(item))
+        else:
+            sources.append(item)
+    return sources
+
+
+class ProjectFiles:
+    """A project page grouped by version; yields :class:`Candidate` objects lazily.
+
+    ``exclude_newer``: files uploaded after this moment are invisible (PEP 700 ``upload-time``);
+    a file the index gives no upload time for raises :class:`UploadTimeMissingError`.
+    """
+
+    def __init__(
+        self, page: ProjectPage, *, index_url: str, exclude_newer: datetime | None = None
+    ) -> None:
         self.name = page.name
         self.index_url = index_url
         self.page_url = page.url
+        self.exclude_newer = exclude_newer
         self._index_of: dict[Version, str] = {}
-        by_version: dict[Version, list[IndexFile]] = {}
-        raw_versions: dict[str, Version | None] = {}
-        for file in page.files:
-            text = _version_text(file.filename)
+        # A version's sources: group numbers of the page's listing (one int in the usual
+        # case: a million versions must not cost a million lists), records built in code.
+        by_version: dict[Version, int | list[int | IndexFile]] = {}
+        listing = page.listing
+        # A parsed page: its listing (``page.files`` is a view of it); else records built in code.
+        built_in_code: Sequence[IndexFile] = page.files if listing is None else ()
+        #: Whether every version is a plain ``N.N...`` (sorted by release, see below).
+        plain = not built_in_code
+        if listing is not None:
+            for number, key in enumerate(listing.keys):  # each text once
+                version = _version(key, self.name)
+                if version is None:
+                    continue
+                found = by_version.get(version)
+                if found is None:
+                    by_version[version] = number
+                    plain = plain and key.isascii() and key.replace(".", "").isdigit()
+                elif isinstance(found, int):
+                    by_version[version] = [found, number]
+                else:
+                    found.append(number)
+        cache: dict[str, Version | None] = {}
+        for file in built_in_code:
+            text = version_text(file.filename)
             if text is None:
                 continue
-            if text not in raw_versions:
-                try:
-                    raw_versions[text] = Version(text)
-                except InvalidVersion:
-                    logger.debug("skipping %s: invalid version %r", file.filename, text)
-                    raw_versions[text] = None
-            version = raw_versions[text]
+            if text not in cache:
+                cache[text] = _version(text, self.name)
+            version = cache[text]
             if version is not None:
-                by_version.setdefault(version, []).append(file)
-        self._by_version = by_version
-        self.versions: tuple[Version, ...] = tuple(sorted(by_version, reverse=True))
+                found = by_version.get(version)
+                if found is None:
+                    by_version[version] = [file]
+                elif isinstance(found, int):
+                    by_version[version] = [found, file]
+                else:
+                    found.append(file)
+        #: Per index (one unless merged): its listing and each version's sources.
+        self._layers: tuple[_Layer, ...] = ((listing, by_version),)
+        self._built: dict[Version, tuple[IndexFile, ...]] = {}
+        # For release-only versions PEP 440 order is the order of the release tuples (two
+        # tuples that differ only by trailing zeros are one Version, hence one key here): a
+        # key sort, without a Version.__lt__ call per comparison.
+        self.versions: tuple[Version, ...] = tuple(
+            sorted(by_version, key=_RELEASE, reverse=True) if plain
+            else sorted(by_version, reverse=True)
+        )
 
     @classmethod
     def merge(cls, projects: Sequence[ProjectFiles]) -> ProjectFiles:
@@ -115,20 +177,52 @@ class ProjectFiles:
         """
         first = projects[0]
         merged = copy.copy(first)
-        by_version: dict[Version, list[IndexFile]] = {}
         index_of: dict[Version, str] = {}
-        seen: set[str] = set()
         for project in projects:
-            for version, files in project._by_version.items():
-                for file in files:
-                    if file.filename not in seen:
-                        seen.add(file.filename)
-                        by_version.setdefault(version, []).append(file)
-                        index_of.setdefault(version, project.index_url)
-        merged._by_version = by_version
+            for _, layer in project._layers:
+                for version in layer:
+                    index_of.setdefault(version, project.index_url)
+        merged._layers = tuple(layer for project in projects for layer in project._layers)
         merged._index_of = index_of
-        merged.versions = tuple(sorted(by_version, reverse=True))
+        merged._built = {}
+        merged.versions = tuple(sorted(index_of, reverse=True))
         return merged
+
+    def files(self, version: Version) -> tuple[IndexFile, ...]:
+        """Every file listed for ``version`` (after the checks above), in page order."""
+        built = self._built.get(version)
+        if built is not None:
+            return built
+        seen: set[str] = set()
+        kept: list[IndexFile] = []
+        for layer in self._layers:
+            files: list[IndexFile] = []
+            for source in _sources(layer, version):
+                if isinstance(source, IndexFile):
+                    files.append(source)
+                else:
+                    files.extend(source.records())
+            # Only files named as this project's wheels or sdists count (a listing with a broken
+            # name must not shadow a good listing of the same URL); a filename listed by an
+            # earlier index shadows the later ones (merge).
+            named = [f for f in files if _is_distribution(f.filename, self.name)]
+            fresh = [f for f in _consistent(named, self.page_url) if f.filename not in seen]
+            seen.update(f.filename for f in fresh)
+            kept.extend(fresh)
+        if self.exclude_newer is not None:
+            kept = self._cool(kept, self.exclude_newer)
+        built = self._built[version] = tuple(kept)
+        return built
+
+    def _cool(self, files: list[IndexFile], cutoff: datetime) -> list[IndexFile]:
+        kept = []
+        for file in files:
+            uploaded = file.uploaded_at
+            if uploaded is None:
+                raise UploadTimeMissingError(self.name, file.filename, self.page_url)
+            if uploaded <= cutoff:
+                kept.append(file)
+        return kept
 
     def candidates(
         self,
@@ -177,12 +271,19 @@ class ProjectFiles:
         """
         policy = binary or BinaryPolicy()
         python = target.python_full_version
+        if version not in self._built and self._python_rules_out(version, python):
+            return ()
         kept: list[tuple[int, IndexFile]] = []
-        for file in self._by_version.get(version, ()):
+        python_ok: dict[str, bool] = {}  # a version's files mostly share one Requires-Python
+        for file in self.files(version):
             if file.yanked and not allow_yanked:
                 continue
-            if file.requires_python and not _python_ok(file.requires_python, python):
-                continue
+            if file.requires_python:
+                ok = python_ok.get(file.requires_python)
+                if ok is None:
+                    ok = python_ok[file.requires_python] = _python_ok(file.requires_python, python)
+                if not ok:
+                    continue
             if file.is_wheel:
                 if not policy.wheels_allowed(self.name):
                     continue
@@ -196,6 +297,23 @@ class ProjectFiles:
             kept = [(rank, f) for rank, f in kept if not f.yanked]
         kept.sort(key=lambda item: item[0])  # stable: index order among equals
         return tuple(f for _, f in kept)
+
+    def _python_rules_out(self, version: Version, python: Version) -> bool:
+        """True when every file of ``version`` has a Requires-Python that excludes ``python``,
+        read without building the records (the newest releases of a project often need a
+        newer Python than the target)."""
+        for layer in self._layers:
+            for source in _sources(layer, version):
+                if isinstance(source, IndexFile):
+                    return False
+                values = source.requires_pythons()
+                if values is None:
+                    return False
+                for value in {v if isinstance(v, str) else None for v in values}:
+                    text = value.strip() if value is not None else None
+                    if not text or _python_ok(text, python):
+                        return False
+        return True
 
     def _candidates(
         self, versions: Iterable[Version], target: Target, policy: BinaryPolicy, pinned: bool
@@ -211,17 +329,50 @@ class ProjectFiles:
                 )
 
 
-def _version_text(filename: str) -> str | None:
-    """The version part of a wheel or sdist filename, without full validation."""
+def _version(text: str, name: str) -> Version | None:
+    if not text:
+        return None
+    try:
+        return Version(text)
+    except InvalidVersion:
+        logger.debug("skipping files of %s with invalid version %r", name, text)
+        return None
+
+
+def _consistent(files: list[IndexFile], page_url: str) -> list[IndexFile]:
+    """``files`` with each URL once: repeated listings of a URL with the same hashes are
+    merged (first listing wins, hashes joined); listings that contradict each other on a
+    hash drop the URL with a warning, since the index cannot say which one is right."""
+    if len({f.url for f in files}) == len(files):
+        return files
+    by_url: dict[str, IndexFile] = {}
+    contradicted: set[str] = set()
+    for file in files:
+        first = by_url.get(file.url)
+        if first is None:
+            by_url[file.url] = file
+            continue
+        clash = sorted(
+            name for name, digest in file.hashes.items()
+            if first.hashes.get(name, digest) != digest
+        )
+        if clash:
+            if file.url not in contradicted:
+                logger.warning(
+                    "ignoring %r: %s lists %r more than once with different %s hashes",
+                    file.filename, redact(page_url), redact(file.url), "/".join(clash),
+                )
+            contradicted.add(file.url)
+        elif file.hashes.keys() - first.hashes.keys():
+            by_url[file.url] = replace(first, hashes={**file.hashes, **first.hashes})
+    return [f for url, f in by_url.items() if url not in contradicted]
+
+
+def _is_distribution(filename: str, project: str) -> bool:
+    """Is ``filename`` a wheel or an sdist of ``project``?"""
     if filename.endswith(".whl"):
-        parts = filename.split("-")
-        return parts[1] if len(parts) in (5, 6) else None
-    for suffix in _SDIST_SUFFIXES:
-        if filename.endswith(suffix):
-            stem = filename[: -len(suffix)]
-            if "-" in stem:
-                return stem.rpartition("-")[2]
-    return None
+        return _wheel_tags(filename, project) is not None
+    return _is_sdist(filename, project)
 
 
 @lru_cache(maxsize=4096)

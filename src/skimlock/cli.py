@@ -19,6 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -30,6 +31,7 @@ from packaging.version import InvalidVersion, Version
 from . import __version__, output
 from .build import BuildPolicy
 from .candidates import BinaryPolicy, ProjectFiles
+from .cooldown import parse_exclude_newer
 from .coremeta import metadata_json
 from .errors import (
     EXIT_INTERNAL,
@@ -512,6 +514,7 @@ def _resolve_options(
             no_build=args.no_build,
             no_build_packages=frozenset(_names(args.no_build_package)),
         ),
+        exclude_newer=args.exclude_newer,
     )
 
 
@@ -1028,6 +1031,16 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--index-strategy", choices=["first", "merge"], default="first",
                        help="first: a project comes from the first index that has it (safe "
                        "against dependency confusion); merge: from every index")
+    group.add_argument("--exclude-newer", type=_exclude_newer, metavar="DATE|DURATION",
+                       help="ignore files uploaded after this time (RFC 3339 time, date, or a "
+                       "duration back from now such as 7d, 24h, P7D); needs PEP 700 upload times")
+
+
+def _exclude_newer(text: str) -> datetime:
+    try:
+        return parse_exclude_newer(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -273,6 +273,20 @@ class BuildError(SkimlockError):
         self.reason = reason
         #: The build's captured output (shown with -v).
         self.output = output
+class UploadTimeMissingError(SkimlockError):
+    """``--exclude-newer`` met a file whose index gives no (usable) PEP 700 upload time."""
+
+    exit_code = EXIT_INDEX
+
+    def __init__(self, name: str, filename: str, page_url: str) -> None:
+        super().__init__(
+            f"--exclude-newer needs upload times, but {redact(page_url)} gives none for "
+            f"{filename!r} ({name}); use an index that serves PEP 700 upload-time "
+            "or drop --exclude-newer"
+        )
+        self.name = name
+        self.filename = filename
+        self.url = redact(page_url)
 
 
 # --- integrity -------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 from packaging.metadata import Metadata
 
@@ -485,19 +485,24 @@ class Fetcher:
     def download(self, file: IndexFile, destination: str, category: Category) -> int:
         """Stream ``file`` into the path ``destination`` (hash verified, capped); its size."""
         self.transport.check(file.url)
-        digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
-        size = 0
         with (
             self.transport.get(file.url, category) as exchange,
             open(destination, "wb") as out,
         ):
             if exchange.status != 200:
                 raise HTTPStatusError(file.url, exchange.status)
-            for chunk in exchange.body(self.options.max_download):
-                out.write(chunk)
-                size += len(chunk)
-                for digest in digests.values():
-                    digest.update(chunk)
+            return self._copy_verified(file, exchange, out)
+
+    def _copy_verified(self, file: IndexFile, exchange: Exchange, out: IO[bytes]) -> int:
+        """Copy a whole body into ``out`` (capped) and check every digest the index gives for
+        ``file``; its size."""
+        digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
+        size = 0
+        for chunk in exchange.body(self.options.max_download):
+            out.write(chunk)
+            size += len(chunk)
+            for digest in digests.values():
+                digest.update(chunk)
         for name, digest in digests.items():
             if digest.hexdigest() != file.hashes[name].lower():
                 raise HashMismatchError(
@@ -659,19 +664,8 @@ class Fetcher:
 
     def _read_whole(self, file: IndexFile, exchange: Exchange) -> tuple[bytes, int]:
         """Stream a whole file to a spooled temp file (bounded memory), verify, read METADATA."""
-        digests = {name: hashlib.new(name) for name in file.hashes if _supported(name)}
-        size = 0
         with tempfile.SpooledTemporaryFile(max_size=8 * MiB) as spool:
-            for chunk in exchange.body(self.options.max_download):
-                spool.write(chunk)
-                size += len(chunk)
-                for digest in digests.values():
-                    digest.update(chunk)
-            for name, digest in digests.items():
-                if digest.hexdigest() != file.hashes[name].lower():
-                    raise HashMismatchError(
-                        file.url, name, file.hashes[name].lower(), digest.hexdigest()
-                    )
+            size = self._copy_verified(file, exchange, spool)
             spool.seek(0)
             metadata = zipread.metadata_from_zip(
                 spool, filename=file.filename, max_size=self.options.max_metadata

@@ -217,7 +217,8 @@ def _requires_python(pin: Pin) -> SpecifierSet | None:
 
 
 def _utc(file: IndexFile) -> datetime | None:
-    return file.upload_time.astimezone(timezone.utc) if file.upload_time is not None else None
+    uploaded = file.uploaded_at
+    return uploaded.astimezone(timezone.utc) if uploaded is not None else None
 
 
 def _lock_hashes(file: IndexFile) -> dict[str, str]:

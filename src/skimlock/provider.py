@@ -44,6 +44,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from packaging.markers import Marker, UndefinedComparison
@@ -140,10 +141,14 @@ class Indexes:
     used together (the first index wins for a filename listed twice).
     """
 
-    def __init__(self, fetcher: Fetcher, urls: Sequence[str], *, merge: bool = False) -> None:
+    def __init__(
+        self, fetcher: Fetcher, urls: Sequence[str], *, merge: bool = False,
+        exclude_newer: datetime | None = None,
+    ) -> None:
         self.fetcher = fetcher
         self.urls = tuple(urls)
         self.merge = merge
+        self.exclude_newer = exclude_newer
         self._lock = threading.Lock()
         self._futures: dict[str, Future[ProjectFiles | None]] = {}
 
@@ -184,7 +189,9 @@ class Indexes:
                 return
             try:
                 if page is not None:
-                    found.append(ProjectFiles(page, index_url=index_url))
+                    found.append(ProjectFiles(
+                        page, index_url=index_url, exclude_newer=self.exclude_newer
+                    ))
                     if not self.merge:
                         result.set_result(found[0])
                         return

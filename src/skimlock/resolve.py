@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from packaging.markers import UndefinedComparison
 from packaging.requirements import InvalidRequirement, Requirement
@@ -54,6 +55,8 @@ class ResolveOptions:
     prefetch: bool = True
     #: Whether sdists may be built for their metadata (``--no-build``, ``--no-build-package``).
     build: BuildPolicy = field(default_factory=BuildPolicy)
+    #: ``--exclude-newer``: files uploaded after this moment are ignored.
+    exclude_newer: datetime | None = None
 
 
 class _Reporter(BaseReporter[Req, ResolverCandidate, Identifier]):
@@ -118,7 +121,8 @@ def resolve(
     roots = list(_roots(inputs.requirements, target))
     constraints = _constraints(inputs.constraints, target)
     if indexes is None:
-        indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
+        indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes,
+                          exclude_newer=options.exclude_newer)
     build_fetcher: Fetcher | None = None
     builder: Builder | None = None
     if not options.build.no_build:

@@ -461,7 +461,8 @@ def resolve_universal(
     unless ``skip_unsatisfiable``: then that environment is left out of the lock with a warning
     (and :class:`ResolutionError` when none is left).
     """
-    indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes)
+    indexes = Indexes(fetcher, options.indexes, merge=options.merge_indexes,
+                      exclude_newer=options.exclude_newer)
     preferred: dict[NormalizedName, Version] = {}
     #: The Python of the pass each preference comes from.
     pinned_by: dict[NormalizedName, tuple[int, int]] = {}

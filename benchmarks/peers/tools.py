@@ -183,8 +183,14 @@ def ensure_skimlock() -> Path:
     ``click`` present httpx imports its own CLI and rich at start-up: ~80 ms that users do not
     pay)."""
     path = peer_dir("skimlock")
-    if _installed_version(path, "skimlock") is None:
+    # Re-installed when pyproject.toml changed (a new runtime dependency), or for another tree.
+    stamp = path / "skimlock-pyproject.sha256"
+    wanted = hashlib.sha256(
+        str(REPO).encode() + b"\0" + (REPO / "pyproject.toml").read_bytes()).hexdigest()
+    current = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
+    if _installed_version(path, "skimlock") is None or current != wanted:
         _venv_install(path, f"--editable={REPO}")
+        stamp.write_text(wanted + "\n", encoding="utf-8")
     return path / "bin" / "skimlock"
 
 

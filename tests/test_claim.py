@@ -65,3 +65,15 @@ def test_extras_of_a_pin_are_probed() -> None:
 def test_the_horizon_bounds_the_probe() -> None:
     pin = _pin("a", f'b; python_full_version >= "3.11.{PATCH_HORIZON + 5}"')
     assert patch_range(_resolution("3.11.7", pin)) == (0, None)
+
+
+def test_each_distinct_question_is_asked_once() -> None:
+    # Thousands of files share a few Requires-Python values; the claim probes each value once
+    # per patch release (issue 11 item 4: the writer must stay a small part of a lock).
+    from skimlock.claim import _probes
+
+    pins = [_pin(f"p{i}", 'x; python_full_version < "3.11.3"', requires_python=">=3.8",
+                 file_requires_python=">=3.8" if i % 2 else ">=3.11.2") for i in range(40)]
+    resolution = _resolution("3.11.7", *pins, roots=('x; python_full_version < "3.11.3"',))
+    assert len(list(_probes(resolution))) == 3  # the marker, >=3.8, >=3.11.2 (not 121)
+    assert patch_range(resolution) == (3, None)

@@ -24,6 +24,7 @@ from skimlock.output import (
     build_report,
     dumps_pylock,
     render_pins_table_rows,
+    render_pylock,
     render_requirements,
 )
 from skimlock.resolution import Pin, Resolution
@@ -158,6 +159,23 @@ def test_pylock_roundtrips_and_validates(target: Target) -> None:
             "requirements": ["anyio>=4", "pure[fast]"],
         }
     }
+
+
+def test_render_pylock_writes_what_packaging_writes(target: Target) -> None:
+    # render_pylock builds the TOML table itself (validated once by Pylock.from_dict); it must
+    # be exactly the table Pylock.to_dict gives, so the file is the same byte for byte.
+    res = sample(target)
+    assert render_pylock(res) == dumps_pylock(build_pylock(res))
+    assert render_pylock(res, allow_missing_hashes=True, requires_python=SpecifierSet(">=3.9")) \
+        == dumps_pylock(build_pylock(res, allow_missing_hashes=True,
+                                     requires_python=SpecifierSet(">=3.9")))
+
+
+def test_render_pylock_validates(target: Target) -> None:
+    res = Resolution(target=target, requirements=(),
+                     pins=(pin("x", "1", (wheel("x-2-py3-none-any.whl", h("1")),)),))
+    with pytest.raises(ResolutionError, match=r"cannot write a valid pylock\.toml"):
+        render_pylock(res)
 
 
 def test_pylock_package_fields(target: Target) -> None:

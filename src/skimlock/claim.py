@@ -65,10 +65,22 @@ Probe = Callable[[dict[str, str], Version], bool]
 
 def _probes(resolution: Resolution) -> Iterator[Probe]:
     """One yes/no question per input the resolution's correctness rests on; only those that
-    can depend on the patch release (they mention it, or compare versions of Python)."""
+    can depend on the patch release (they mention it, or compare versions of Python). Each
+    distinct question is asked once: the files of a release mostly share one
+    ``Requires-Python``, and a lock of 130 projects has thousands of files but a few dozen
+    distinct questions (asked for up to 65 patch releases each)."""
+    seen: set[tuple[str, str]] = set()
+
+    def new(kind: str, text: str) -> bool:
+        if (kind, text) in seen:
+            return False
+        seen.add((kind, text))
+        return True
+
     for requirement in resolution.requirements:
-        if requirement.marker is not None and _patch_sensitive(str(requirement.marker)):
-            yield _marker_probe(requirement.marker, "")
+        marker = requirement.marker
+        if marker is not None and _patch_sensitive(text := str(marker)) and new(text, ""):
+            yield _marker_probe(marker, "")
     for pin in resolution.pins:
         extras = ["", *sorted(pin.extras)]
         try:
@@ -78,14 +90,15 @@ def _probes(resolution: Resolution) -> Iterator[Probe]:
             continue
         for requirement in requires_dist:
             marker = requirement.marker
-            if marker is None or not _patch_sensitive(str(marker)):
+            if marker is None or not _patch_sensitive(text := str(marker)):
                 continue
             for extra in extras:
-                yield _marker_probe(marker, extra)
-        if requires_python is not None:
+                if new(text, extra):
+                    yield _marker_probe(marker, extra)
+        if requires_python is not None and new(":python:", str(requires_python)):
             yield _specifier_probe(requires_python)
         for file in pin.files:
-            if file.requires_python:
+            if file.requires_python and new(":python:", file.requires_python):
                 try:
                     yield _specifier_probe(SpecifierSet(file.requires_python))
                 except InvalidSpecifier:

@@ -9,66 +9,86 @@ target). Progress and messages go to stderr (plain when stderr is not a terminal
 
 from __future__ import annotations
 
+# Start-up time (issue 11): this module is imported by every run, ``--version`` included, so
+# at module level it imports only what parsing arguments needs. Each command imports what it
+# uses inside its functions: httpx only when a command fetches, resolvelib only when it
+# resolves, packaging.pylock and tomli_w only when a pylock is written, rich only on a terminal,
+# importlib.metadata only when installed distributions are compared (tests/test_startup.py
+# keeps it so). Names needed only in annotations are imported under TYPE_CHECKING.
 import argparse
 import contextlib
-import json
-import logging
-import math
 import os
 import sys
-import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
-
-from . import __version__, output
-from .build import BuildPolicy
-from .candidates import BinaryPolicy, ProjectFiles
-from .cooldown import parse_exclude_newer
-from .coremeta import metadata_json
-from .errors import (
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    InputError,
-    NoCompatibleFileError,
-    ProjectNotFoundError,
-    SkimlockError,
-    redact,
-)
-from .fetch import Fetcher, FetchOptions, make_client
-from .files import STDOUT, Output, check_destinations, check_pylock_name, write_outputs
-from .filetransport import local_url
-from .inputs import Inputs, collect_inputs
-from .resolution import Resolution
-from .resolve import ResolveOptions, resolve
-from .stats import Stats, Summary, human_bytes, plural
-from .target import Target
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, InputError, SkimlockError
+from .options import DEFAULT_INDEX, build_parser
 from .text import printable
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from pathlib import Path
+    from typing import Any, TypeAlias
+
     import httpx
+    from packaging.requirements import Requirement
+    from packaging.utils import NormalizedName
+    from packaging.version import Version
     from rich.console import Console
     from rich.text import Text
 
     from .cache import Cache
+    from .fetch import Fetcher
+    from .files import Output
+    from .inputs import Inputs
     from .interpreter import Interpreter
+    from .resolution import Resolution
+    from .resolve import ResolveOptions
+    from .stats import Stats, Summary
+    from .target import Target
 
     #: rich's Console on a terminal, else :class:`_PlainConsole`.
     _Console: TypeAlias = "Console | _PlainConsole"
 
+    #: What a resolve hands to a command: the resolution, the run's stats, the inputs, seconds
+    #: taken and (``resolve`` only) the target's installed distributions.
+    _Resolved: TypeAlias = tuple[
+        Resolution, Stats, Inputs, float, "Mapping[NormalizedName, Version] | None"
+    ]
+
+# Seams: the commands call these through this module, so that a test can replace one
+# (``monkeypatch.setattr(cli, "resolve", ...)``). Type checkers see the real ones; at run time
+# each is a stand-in that imports its module when called.
+if TYPE_CHECKING:
+    from .fetch import FetchOptions
+    from .files import write_outputs
+    from .inputs import collect_inputs
+    from .resolve import resolve
+else:
+
+    def FetchOptions(*args, **kwargs):
+        from .fetch import FetchOptions
+
+        return FetchOptions(*args, **kwargs)
+
+    def write_outputs(*args, **kwargs):
+        from .files import write_outputs
+
+        return write_outputs(*args, **kwargs)
+
+    def collect_inputs(*args, **kwargs):
+        from .inputs import collect_inputs
+
+        return collect_inputs(*args, **kwargs)
+
+    def resolve(*args, **kwargs):
+        from .resolve import resolve
+
+        return resolve(*args, **kwargs)
+
 __all__ = ["main"]
 
-DEFAULT_INDEX = "https://pypi.org/simple/"
-
-logger = logging.getLogger("skimlock")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,12 +98,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = False
     console: _Console | None = None
     try:
-        parser = _parser()
+        parser = build_parser({
+            "metadata": _cmd_metadata, "lock": _cmd_lock, "check": _cmd_check,
+            "resolve": _cmd_resolve, "cache": _cmd_cache,
+        })
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help, --version, or a usage error argparse has printed
             return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         verbose = args.verbose > 0
+        from .stats import Stats
+
         args.index_url_given = args.index_url is not None
         args.run_stats = Stats()
         if args.index_url is None:
@@ -106,6 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _internal_error(console: _Console | None, exc: Exception, *, verbose: bool) -> int:
+    import traceback
+
     head = f"internal error: {type(exc).__name__}: {exc}"
     if verbose:
         frames = "".join(traceback.format_tb(exc.__traceback__)).rstrip("\n")
@@ -157,6 +184,15 @@ def _live(progress: _Progress, console: Console) -> contextlib.AbstractContextMa
 
 
 def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
+    import json
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    from .candidates import ProjectFiles
+    from .coremeta import metadata_json
+    from .errors import NoCompatibleFileError, ProjectNotFoundError, redact
+
     requirement = _requirement(args.requirement)
     target = _target(args)
     stats: Stats = args.run_stats
@@ -210,18 +246,21 @@ def _cmd_metadata(args: argparse.Namespace, console: _Console) -> int:
 def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
     if args.universal or args.environment:
         return _cmd_lock_universal(args, console)
+    from . import output
+    from .files import STDOUT, Output
+    from .stats import plural
+
     resolution, stats, inputs, elapsed, _installed_now = _resolve(args, console)
     if args.format == "requirements":
         text = output.render_requirements(
             resolution, allow_missing_hashes=args.allow_missing_hashes
         )
     else:
-        lock = output.build_pylock(
+        text = output.render_pylock(  # build_pylock + dumps_pylock, validated once
             resolution,
             allow_missing_hashes=args.allow_missing_hashes,
             requires_python=inputs.requires_python,
         )
-        text = output.dumps_pylock(lock)
     destination = _lock_destination(args)
     _check_outputs(args, inputs.files_read)
     _pins_table(console, resolution, quiet=args.quiet > 0)
@@ -234,7 +273,12 @@ def _cmd_lock(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace, console: _Console) -> int:
+    from pathlib import Path
+
+    from packaging.utils import canonicalize_name
+
     from .cache import Cache, default_cache_dir
+    from .stats import human_bytes, plural
 
     root = Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()
     cache = Cache(root)
@@ -263,6 +307,12 @@ def _lock_destination(args: argparse.Namespace) -> str:
 
 
 def _cmd_resolve(args: argparse.Namespace, console: _Console) -> int:
+    import json
+
+    from . import output
+    from .files import Output
+    from .stats import plural
+
     resolution, stats, inputs, elapsed, installed = _resolve(args, console)
     _check_outputs(args, inputs.files_read)
     outputs = []
@@ -298,6 +348,9 @@ def _cmd_lock_universal(args: argparse.Namespace, console: _Console) -> int:
     if args.abi or args.implementation not in (None, "cp"):
         raise InputError("--universal locks CPython environments; --abi and --implementation "
                          "do not apply")
+    _import_httpx()
+    from .fetch import make_client
+
     stats: Stats = args.run_stats
     with make_client(timeout=args.timeout) as client:
         inputs = _collect_inputs(args, client, stats)
@@ -308,8 +361,12 @@ def _lock_universal(
     args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats,
     inputs: Inputs,
 ) -> int:
-    from . import universal
+    import time
+
+    from . import output, universal
+    from .files import STDOUT, Output
     from .pylock_universal import build_universal_pylock, render_universal_requirements
+    from .stats import plural
 
     environments = universal.environment_set(
         requires_python=inputs.requires_python,
@@ -372,7 +429,10 @@ def _lock_universal(
 
 
 def _cmd_check(args: argparse.Namespace, console: _Console) -> int:
+    from pathlib import Path
+
     from . import check, universal
+    from .target import Target
 
     path = Path(args.lock_file)
     try:
@@ -413,6 +473,8 @@ def _cmd_check(args: argparse.Namespace, console: _Console) -> int:
 def _status(
     name: str, version: Version, installed: Mapping[NormalizedName, Version] | None
 ) -> str:
+    from packaging.utils import NormalizedName
+
     if installed is None:
         return "would install"
     have = installed.get(NormalizedName(name))
@@ -426,6 +488,9 @@ def _status(
 def _installed() -> dict[NormalizedName, Version]:
     import importlib.metadata  # only `resolve` needs it; it costs 40 ms to import
 
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
     found: dict[NormalizedName, Version] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"]
@@ -438,14 +503,10 @@ def _installed() -> dict[NormalizedName, Version]:
     return found
 
 
-#: What a resolve hands to a command: the resolution, the run's stats, the inputs, seconds taken
-#: and (``resolve`` only) the target's installed distributions.
-_Resolved: TypeAlias = tuple[
-    Resolution, Stats, Inputs, float, "Mapping[NormalizedName, Version] | None"
-]
-
-
 def _resolve(args: argparse.Namespace, console: _Console) -> _Resolved:
+    _import_httpx()
+    from .fetch import make_client
+
     stats: Stats = args.run_stats
     with make_client(timeout=args.timeout) as client:
         return _resolve_with(args, console, client, stats)
@@ -454,6 +515,8 @@ def _resolve(args: argparse.Namespace, console: _Console) -> _Resolved:
 def _collect_inputs(args: argparse.Namespace, client: httpx.Client, stats: Stats) -> Inputs:
     """Every input of the run. Requirement files named by URL come through the same client,
     counted as "input"."""
+    from pathlib import Path
+
     with _fetcher(args, stats, client=client) as reader:
         inputs = collect_inputs(
             requirements=args.requirements,
@@ -473,6 +536,9 @@ def _collect_inputs(args: argparse.Namespace, client: httpx.Client, stats: Stats
 def _resolve_with(
     args: argparse.Namespace, console: _Console, client: httpx.Client, stats: Stats
 ) -> _Resolved:
+    import time
+
+
     inputs = _collect_inputs(args, client, stats)
     target = _target(args)
     installed = _installed_for(args, target)
@@ -501,6 +567,10 @@ def _resolve_options(
     preferred: Mapping[NormalizedName, Version] | None = None,
 ) -> ResolveOptions:
     """How to resolve, from the options and what the input files said."""
+    from .build import BuildPolicy
+    from .candidates import BinaryPolicy
+    from .resolve import ResolveOptions
+
     return ResolveOptions(
         indexes=tuple(_indexes(args, inputs)),
         merge_indexes=args.index_strategy == "merge",
@@ -537,6 +607,8 @@ def _kept(
     """Installed versions to keep where the requirements accept them, as pip decides: all of
     them by default; with ``--upgrade``, not the named projects (only-if-needed) or none (eager).
     """
+    from packaging.utils import canonicalize_name
+
     if not installed:
         return {}
     if not args.upgrade:
@@ -554,7 +626,13 @@ def _lock_pins(args: argparse.Namespace) -> dict[NormalizedName, Version]:
     replaced); a ``--prefer`` file that cannot is an error."""
     if args.func is not _cmd_lock or args.upgrade:
         return {}
+    import logging
+    from pathlib import Path
+
+    from .files import STDOUT
     from .prefer import read_preferences, release
+
+    logger = logging.getLogger("skimlock")
 
     explicit = args.prefer is not None
     path = Path(args.prefer if explicit else _lock_destination(args))
@@ -594,6 +672,8 @@ class _Progress:
         self.step = what
 
     def text(self) -> str:
+        from .stats import human_bytes, plural
+
         last = self.stats.last.rstrip("/").rsplit("/", 1)[-1]
         fetched = f"; last fetched {last}" if last else ""
         step = f"; {self.step}" if self.step else "; fetching index pages"
@@ -612,6 +692,8 @@ class _Progress:
 def _pins_table(console: _Console, resolution: Resolution, *, quiet: bool) -> None:
     if not console.is_terminal or quiet:
         return
+    from . import output
+
     rows = output.render_pins_table_rows(resolution)
     title = f"Pinned for {resolution.target.describe()}"
     _print_table(title, ("package", "version", "why"), rows, stderr=True)
@@ -637,6 +719,8 @@ def _print_table(
 
 
 def _names(values: Sequence[str] | None) -> set[str]:
+    from packaging.utils import canonicalize_name
+
     names: set[str] = set()
     for value in values or ():
         for raw in value.split(","):
@@ -658,6 +742,10 @@ def _finish(
     """Write the run's ``outputs`` and ``--stats`` together (all or none replaced, see
     :mod:`skimlock.files`), then the bandwidth line on stderr (after every run, failed or not).
     After a failure only ``--stats`` is written, and an error writing it is only printed."""
+    import json
+
+    from .files import Output
+
     everything = list(outputs)
     # After a failure, --stats is written only if its checks passed and no write was tried.
     if args.stats and (getattr(args, "outputs_checked", False) or not failed):
@@ -682,6 +770,10 @@ def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None =
     """Refuse bad destinations before any work (and again once every input file is known):
     see :func:`skimlock.files.check_destinations`. Without ``files_read``, the input files
     named on the command line stand for them."""
+    from pathlib import Path
+
+    from .files import check_destinations, check_pylock_name
+
     args.outputs_checked = False
     destinations: list[tuple[str, str]] = []
     if args.func is _cmd_cache:
@@ -709,6 +801,8 @@ def _check_outputs(args: argparse.Namespace, files_read: Sequence[Path] | None =
 
 
 def _requirement(text: str) -> Requirement:
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         return Requirement(text)
     except InvalidRequirement as exc:
@@ -740,6 +834,8 @@ def _target(args: argparse.Namespace) -> Target:
         interpreter = _interpreter(args)
         assert interpreter is not None
         return interpreter.target()
+    from .target import Target
+
     return Target.from_options(
         python_version=args.python_version,
         platforms=args.platform or (),
@@ -759,6 +855,11 @@ def _indexes(args: argparse.Namespace, inputs: Inputs | None = None) -> list[str
 def _index_url(value: str) -> str:
     """An index URL; a local directory (a PEP 503 tree, or a flat directory of distributions)
     becomes its ``file://`` URL, served by :mod:`skimlock.filetransport`."""
+    from pathlib import Path
+
+    _import_httpx()
+    from .filetransport import local_url
+
     if "://" in value:
         return local_url(value)
     path = Path(value).expanduser()
@@ -779,6 +880,9 @@ def _fetcher(
     """A fetcher over ``client`` or else a client of its own; what it made is closed when the
     block exits. ``trusted_hosts`` adds to ``--trusted-host`` (e.g. those named in requirement
     files)."""
+    _import_httpx()
+    from .fetch import Fetcher, make_client
+
     trusted = frozenset(args.trusted_host or ()) | frozenset(trusted_hosts)
     options = FetchOptions(trusted_hosts=trusted, offline=args.offline)
     with contextlib.ExitStack() as stack:
@@ -792,6 +896,8 @@ def _fetcher(
 
 def _cache(args: argparse.Namespace) -> Cache | None:
     """The on-disk cache of this run, or None with ``--no-cache``."""
+    from pathlib import Path
+
     from .cache import Cache, default_cache_dir
 
     if args.no_cache:
@@ -802,28 +908,53 @@ def _cache(args: argparse.Namespace) -> Cache | None:
     return Cache(root, refresh=args.refresh, refresh_projects=args.refresh_package or ())
 
 
-class _PrintableFormatter(logging.Formatter):
-    """Escapes every log message (:func:`printable`): messages interpolate index- and
-    package-controlled strings, so one record stays one line and cannot steer the terminal."""
+def _printable_formatter(fmt: str) -> logging.Formatter:
+    """A formatter that escapes every log message (:func:`printable`): messages interpolate
+    index- and package-controlled strings, so one record stays one line and cannot steer the
+    terminal. (The class is made here so that logging is imported only when a command runs.)"""
+    import logging
 
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = printable(record.message)
-        return super().formatMessage(record)
+    class _PrintableFormatter(logging.Formatter):
+        def formatMessage(self, record: logging.LogRecord) -> str:
+            record.message = printable(record.message)
+            return super().formatMessage(record)
 
-    def formatException(self, ei: Any) -> str:
-        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
+        def formatException(self, ei: Any) -> str:
+            return "\n".join(printable(line)
+                             for line in super().formatException(ei).split("\n"))
+
+    return _PrintableFormatter(fmt)
+
+
+def _import_httpx() -> None:
+    """Import httpx without its command-line client. When click is installed, ``import httpx``
+    also imports ``httpx._main`` (click, pygments and rich: about 60 ms), which skimlock never
+    calls. A ``None`` in :data:`sys.modules` makes that one import fail, so httpx defines its
+    stub ``main`` instead; the entry is removed again, so ``httpx._main`` stays importable."""
+    if "httpx" in sys.modules:
+        return
+    blocked = "httpx._main" not in sys.modules
+    if blocked:
+        sys.modules["httpx._main"] = None  # type: ignore[assignment]
+    try:
+        import httpx  # noqa: F401
+    finally:
+        if blocked and sys.modules.get("httpx._main", False) is None:
+            del sys.modules["httpx._main"]
 
 
 def _setup_logging(console: _Console, level: int) -> None:
+    import logging
+
     handler: logging.Handler
     if not isinstance(console, _PlainConsole):
         from rich.logging import RichHandler
 
         handler = RichHandler(console=console, show_time=False, show_path=False, markup=False)
-        handler.setFormatter(_PrintableFormatter("%(message)s"))
+        handler.setFormatter(_printable_formatter("%(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
+        handler.setFormatter(_printable_formatter("%(levelname)s: %(message)s"))
     root = logging.getLogger("skimlock")
     root.handlers[:] = [handler]
     root.propagate = False
@@ -832,215 +963,6 @@ def _setup_logging(console: _Console, level: int) -> None:
         logging.ERROR if level < 0 else logging.WARNING if level == 0
         else logging.INFO if level == 1 else logging.DEBUG
     )
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    index = parser.add_argument_group("index")
-    index.add_argument(
-        "-i", "--index-url", default=None,
-        help="base URL of the Simple Repository API "
-        f"(default: $SKIMLOCK_INDEX_URL or {DEFAULT_INDEX})",
-    )
-    index.add_argument("--extra-index-url", action="append", metavar="URL",
-                       help="another index, used for projects the first one lacks")
-    index.add_argument("--trusted-host", action="append", metavar="HOST",
-                       help="allow plain HTTP to this host (loopback is always allowed)")
-    index.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
-                       help="seconds per request (a number > 0; default 30)")
-    cache = parser.add_argument_group("cache")
-    cache.add_argument("--cache-dir", metavar="DIR",
-                       help="the cache directory (default: $SKIMLOCK_CACHE_DIR or the user "
-                       "cache directory)")
-    cache.add_argument("--no-cache", action="store_true",
-                       help="neither read nor write the cache (a cold run)")
-    cache.add_argument("--offline", action="store_true",
-                       help="no network at all: answer from the cache whatever its age")
-    cache.add_argument("--refresh", action="store_true",
-                       help="revalidate every cached index page (metadata never changes)")
-    cache.add_argument("--refresh-package", action="append", metavar="NAME",
-                       help="revalidate this project's cached index page (repeatable)")
-    tgt = parser.add_argument_group("target (default: the running interpreter)")
-    tgt.add_argument("--python-version", metavar="X.Y[.Z]",
-                     help="target Python version; X.Y means X.Y.0")
-    tgt.add_argument("--platform", action="append", metavar="TAG",
-                     help="target platform tag, e.g. manylinux_2_28_x86_64 (repeatable)")
-    tgt.add_argument("--implementation", choices=["cp", "pp"], help="target implementation")
-    tgt.add_argument("--abi", action="append", metavar="ABI", help="target ABI tag (repeatable)")
-    tgt.add_argument("--python", metavar="PATH",
-                     help="target this interpreter or venv's python (its markers and tags; "
-                     "`resolve` also compares with what is installed there)")
-    parser.add_argument("--pre", action="store_true", help="allow pre-releases")
-    parser.add_argument("--stats", metavar="FILE",
-                        help="write bandwidth statistics as JSON (- for stdout)")
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="log each request and metadata strategy; -vv adds resolver steps")
-    parser.add_argument("-q", "--quiet", action="count", default=0,
-                        help="print errors only (no pins table, no bandwidth line)")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="skimlock", allow_abbrev=False,
-        description="Resolve Python requirements into a pinned lock without downloading wheels.",
-    )
-    parser.add_argument("--version", action="version", version=f"skimlock {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    meta = sub.add_parser(
-        "metadata", allow_abbrev=False,
-        help="print the core metadata of the file the target would use",
-        description="Print the METADATA of the wheel that would be chosen for the target, "
-        "read without downloading the wheel.",
-    )
-    meta.add_argument("requirement", help="e.g. requests==2.32.3")
-    meta.add_argument("--json", action="store_true", help="print the JSON form of the metadata")
-    _add_common(meta)
-    meta.set_defaults(func=_cmd_metadata)
-
-    lock = sub.add_parser(
-        "lock", allow_abbrev=False, help="resolve and write a lock file (pylock.toml by default)",
-        description="Resolve requirements for a target and write pylock.toml (PEP 751) or a "
-        "hashed requirements.txt, reading metadata without downloading wheels.",
-    )
-    _add_inputs(lock)
-    lock.add_argument("-o", "--output", metavar="FILE",
-                      help="where to write (default pylock.toml or requirements.txt; - = stdout)")
-    lock.add_argument("--format", choices=["pylock", "requirements"], default="pylock")
-    lock.add_argument("--allow-missing-hashes", action="store_true",
-                      help="lock files the index gives no hash for, without a hash")
-    lock.add_argument("--overwrite-input", action="store_true",
-                      help="allow -o (or --stats) to replace one of the input files")
-    _add_universal(lock)
-    _add_common(lock)
-    keep = lock.add_argument_group("existing pins (a re-lock keeps them unless told otherwise)")
-    keep.add_argument("--prefer", metavar="FILE",
-                      help="prefer the pins of this pylock.toml or pinned requirements file "
-                      "(default: the output file, when it exists)")
-    keep.add_argument("-U", "--upgrade", action="store_true",
-                      help="ignore existing pins: every project moves to the newest allowed")
-    keep.add_argument("-P", "--upgrade-package", action="append", metavar="NAME",
-                      help="let this project move (repeatable); others keep their pins "
-                      "unless they must move with it")
-    lock.set_defaults(func=_cmd_lock)
-
-    check = sub.add_parser(
-        "check", help="verify a pylock.toml for a target without downloading wheels",
-        description="Check that a pylock.toml installs a consistent set for a target: what "
-        "the lock selects there, that a wheel suits it, and that every requirement in the "
-        "selected packages' metadata (read without downloading wheels) is satisfied.",
-    )
-    check.add_argument("lock_file", metavar="LOCK", help="the pylock.toml to check")
-    check.add_argument("--all", dest="all_environments", action="store_true",
-                       help="check every environment a skimlock universal lock records")
-    _add_common(check)
-    check.set_defaults(func=_cmd_check)
-
-    res = sub.add_parser(
-        "resolve", allow_abbrev=False, help="dry-run install: print what would be installed",
-        description="Resolve and print what would be installed (compared with the running "
-        "interpreter when it is the target). Nothing is downloaded or installed.",
-    )
-    _add_inputs(res)
-    res.add_argument("--report", metavar="FILE",
-                     help="write pip's installation report (JSON, version 1); - = stdout")
-    res.add_argument("--ignore-installed", action="store_true",
-                     help="report every package as to be installed, whatever is installed")
-    res.add_argument("--overwrite-input", action="store_true",
-                     help="allow --report (or --stats) to replace one of the input files")
-    res.add_argument("-U", "--upgrade", action="store_true",
-                     help="upgrade the named projects to the newest allowed versions (as pip)")
-    res.add_argument("--upgrade-strategy", choices=["only-if-needed", "eager"],
-                     default="only-if-needed",
-                     help="with --upgrade: only-if-needed upgrades dependencies only when "
-                     "required; eager upgrades them all (as pip)")
-    _add_common(res)
-    res.set_defaults(func=_cmd_resolve, dry_run_install=True)
-
-    cache = sub.add_parser(
-        "cache", allow_abbrev=False, help="show or clean the on-disk cache",
-        description="The cache keeps index pages (under HTTP caching rules) and metadata "
-        "(immutable, by file hash) between runs.",
-    )
-    cache.add_argument("action", choices=["dir", "info", "clean"],
-                       help="dir: print its directory; info: what it holds; clean: empty it")
-    cache.add_argument("project", nargs="?", metavar="NAME",
-                       help="clean: only this project's pages and metadata")
-    cache.add_argument("--cache-dir", metavar="DIR",
-                       help="the cache directory (default: $SKIMLOCK_CACHE_DIR or the user "
-                       "cache directory)")
-    cache.add_argument("-v", "--verbose", action="count", default=0)
-    cache.add_argument("-q", "--quiet", action="count", default=0)
-    cache.set_defaults(func=_cmd_cache, index_url=None, stats=None)
-    return parser
-
-
-def _seconds(text: str) -> float:
-    """argparse type: a finite number of seconds > 0 (one-line usage error otherwise)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds greater than 0")
-    return value
-def _add_universal(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "universal lock",
-        "One lock for many environments: CPython from --python-version (else the project's "
-        "requires-python, else the running Python) to the newest release, on Linux x86_64 and "
-        "aarch64 (manylinux_2_28), macOS arm64 (11.0) and x86_64 (10.15), Windows amd64. "
-        "--platform TAG (repeatable) replaces the platforms.",
-    )
-    group.add_argument("--universal", action="store_true",
-                       help="write one lock valid for every environment of the set")
-    group.add_argument("--environment", action="append", metavar="MARKER",
-                       help="keep the environments where this PEP 508 marker holds (repeatable; "
-                       "implies --universal), e.g. \"sys_platform == 'linux'\"")
-    group.add_argument("--skip-unsatisfiable", action="store_true",
-                       help="leave environments that cannot be satisfied out of the lock, with "
-                       "a warning (default: stop with an error naming the first)")
-
-
-def _add_inputs(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("inputs")
-    group.add_argument("requirements", nargs="*", metavar="REQUIREMENT",
-                       help="PEP 508 requirements, e.g. 'requests>=2' 'rich[jupyter]'")
-    group.add_argument("-r", "--requirement", dest="requirement_file", action="append",
-                       metavar="FILE", help="a requirements file (pip's format)")
-    group.add_argument("-c", "--constraint", dest="constraint_file", action="append",
-                       metavar="FILE", help="a constraints file")
-    group.add_argument("--project", metavar="PYPROJECT",
-                       help="lock [project].dependencies of this pyproject.toml")
-    group.add_argument("--extra", action="append", metavar="NAME",
-                       help="with --project: include this optional-dependencies extra")
-    group.add_argument("--group", action="append", metavar="NAME",
-                       help="with --project: include this PEP 735 dependency group")
-    group.add_argument("--require-hashes", action="store_true",
-                       help="as pip: every requirement pinned with == and given --hash, and "
-                       "every locked project named with hashes")
-    group.add_argument("--only-binary", action="append", metavar="NAMES",
-                       help="never use sdists for these projects (:all: for every one)")
-    group.add_argument("--no-binary", action="append", metavar="NAMES",
-                       help="never use wheels for these projects (:all: for every one): their "
-                       "sdists are read, or built (which runs code from the sdist)")
-    group.add_argument("--no-build", action="store_true",
-                       help="never build an sdist to read its metadata (a build runs code from "
-                       "the sdist); versions that would need one are skipped")
-    group.add_argument("--no-build-package", action="append", metavar="NAME",
-                       help="never build sdists of this project (repeatable)")
-    group.add_argument("--index-strategy", choices=["first", "merge"], default="first",
-                       help="first: a project comes from the first index that has it (safe "
-                       "against dependency confusion); merge: from every index")
-    group.add_argument("--exclude-newer", type=_exclude_newer, metavar="DATE|DURATION",
-                       help="ignore files uploaded after this time (RFC 3339 time, date, or a "
-                       "duration back from now such as 7d, 24h, P7D); needs PEP 700 upload times")
-
-
-def _exclude_newer(text: str) -> datetime:
-    try:
-        return parse_exclude_newer(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -35,8 +35,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.pylock import is_valid_pylock_path
-
 from .errors import InputError
 
 __all__ = [
@@ -77,6 +75,8 @@ def check_pylock_name(destination: str) -> None:
     """Refuse a pylock destination whose file name PEP 751 does not allow."""
     if destination == STDOUT or _is_stream(destination):
         return
+    from packaging.pylock import is_valid_pylock_path  # only a pylock destination needs it
+
     path = Path(destination)
     if is_valid_pylock_path(path):
         return

@@ -38,16 +38,9 @@ import hashlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
-import tomli_w
 from packaging.metadata import InvalidMetadata
-from packaging.pylock import (
-    Package,
-    PackageSdist,
-    PackageWheel,
-    Pylock,
-    PylockValidationError,
-)
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -64,12 +57,16 @@ from .resolution import Pin, Resolution
 from .simple import IndexFile
 from .urls import without_credentials
 
+if TYPE_CHECKING:  # packaging.pylock and tomli_w are imported when a pylock is written
+    from packaging.pylock import Pylock
+
 __all__ = [
     "PYLOCK_HEADER",
     "build_pylock",
     "build_report",
     "dumps_pylock",
     "render_pins_table_rows",
+    "render_pylock",
     "render_requirements",
 ]
 
@@ -86,6 +83,13 @@ _LOCK_HASHES = frozenset(a for a in hashlib.algorithms_guaranteed if not a.start
 
 
 # --- pylock.toml (PEP 751) -------------------------------------------------------------------
+#
+# The lock is built once as the TOML table it will be written as (the shape
+# ``packaging.pylock.Pylock.to_dict`` gives: its field order, ``-`` in keys, no ``None``), and
+# that table is validated by ``Pylock.from_dict``. Building ``Pylock`` dataclasses first and
+# validating them with ``Pylock.validate`` converts them to a table twice (``dataclasses.asdict``
+# deep-copies every version, marker and datetime) and parses it back, which cost more than the
+# rest of the writer on a 130-package lock.
 
 
 def build_pylock(
@@ -101,6 +105,52 @@ def build_pylock(
     :class:`ResolutionError` when a pin cannot be expressed, :class:`InvalidMetadataError` for a
     malformed ``Requires-Python``.
     """
+    table = _pylock_table(
+        resolution, allow_missing_hashes=allow_missing_hashes, requires_python=requires_python
+    )
+    return _validated(table)
+
+
+def render_pylock(
+    resolution: Resolution,
+    *,
+    allow_missing_hashes: bool = False,
+    requires_python: SpecifierSet | None = None,
+) -> str:
+    """``dumps_pylock(build_pylock(...))`` in one pass, as ``skimlock lock`` writes it: the
+    table is built once, validated once by :mod:`packaging.pylock`, and that same table is
+    serialized. Raises what :func:`build_pylock` raises."""
+    table = _pylock_table(
+        resolution, allow_missing_hashes=allow_missing_hashes, requires_python=requires_python
+    )
+    _validated(table)
+    return _dumps_table(table)
+
+
+def dumps_pylock(pylock: Pylock) -> str:
+    """``pylock`` as TOML text, starting with :data:`PYLOCK_HEADER`."""
+    return _dumps_table(pylock.to_dict())
+
+
+def _dumps_table(table: Mapping[str, Any]) -> str:
+    import tomli_w
+
+    return PYLOCK_HEADER + "\n" + tomli_w.dumps(table)
+
+
+def _validated(table: Mapping[str, Any]) -> Pylock:
+    from packaging.pylock import Pylock, PylockValidationError
+
+    try:
+        return Pylock.from_dict(table)
+    except PylockValidationError as error:
+        raise ResolutionError(f"cannot write a valid pylock.toml: {error}") from error
+
+
+def _pylock_table(
+    resolution: Resolution, *, allow_missing_hashes: bool, requires_python: SpecifierSet | None
+) -> dict[str, Any]:
+    """The lock as a TOML table, in :meth:`packaging.pylock.Pylock.to_dict`'s shape."""
     target = resolution.target
     patches = patch_range(resolution)
     if requires_python is None:
@@ -117,34 +167,25 @@ def build_pylock(
         _package(pin, versions, allow_missing_hashes=allow_missing_hashes)
         for pin in sorted(resolution.pins, key=lambda p: p.name)
     ]
-    pylock = Pylock(
-        lock_version=Version("1.0"),
-        environments=[target.environment_marker(patches)],
-        requires_python=requires_python,
-        created_by="skimlock",
-        packages=packages,
-        tool={
+    return {
+        "lock-version": "1.0",
+        "environments": [str(target.environment_marker(patches))],
+        "requires-python": str(requires_python),
+        "created-by": "skimlock",
+        "packages": packages,
+        "tool": {
             "skimlock": {
                 "target": target.describe(),
                 "requirements": [str(r) for r in resolution.requirements],
             }
         },
-    )
-    try:
-        pylock.validate()
-    except PylockValidationError as error:
-        raise ResolutionError(f"cannot write a valid pylock.toml: {error}") from error
-    return pylock
-
-
-def dumps_pylock(pylock: Pylock) -> str:
-    """``pylock`` as TOML text, starting with :data:`PYLOCK_HEADER`."""
-    return PYLOCK_HEADER + "\n" + tomli_w.dumps(pylock.to_dict())
+    }
 
 
 def _package(
     pin: Pin, versions: Mapping[NormalizedName, Version], *, allow_missing_hashes: bool
-) -> Package:
+) -> dict[str, Any]:
+    """One ``[[packages]]`` table (keys in ``packaging.pylock.Package``'s field order)."""
     wheels = [f for f in pin.files if f.is_wheel]
     chosen = wheels or [f for f in pin.files if not f.is_wheel][:1]
     kept: list[tuple[IndexFile, dict[str, str]]] = []
@@ -170,37 +211,32 @@ def _package(
                 "(this is a bug in skimlock)"
             )
         dependencies.append({"name": dep, "version": str(versions[dep])})
-    sdist = None
-    wheel_entries = None
+    package: dict[str, Any] = {"name": pin.name, "version": str(pin.version)}
+    requires_python = _requires_python(pin)
+    if requires_python is not None:
+        package["requires-python"] = str(requires_python)
+    if dependencies:
+        package["dependencies"] = dependencies
+    package["index"] = _public_url(pin.index_url)
     if wheels:
-        wheel_entries = [
-            PackageWheel(
-                name=file.filename,
-                url=_public_url(file.url),
-                size=_size(file, pin),
-                upload_time=_utc(file),
-                hashes=hashes,
-            )
-            for file, hashes in kept
-        ]
+        package["wheels"] = [_distribution(file, hashes, pin) for file, hashes in kept]
     else:
-        file, hashes = kept[0]
-        sdist = PackageSdist(
-            name=file.filename,
-            url=_public_url(file.url),
-            size=_size(file, pin),
-            upload_time=_utc(file),
-            hashes=hashes,
-        )
-    return Package(
-        name=pin.name,
-        version=pin.version,
-        requires_python=_requires_python(pin),
-        dependencies=dependencies or None,
-        index=_public_url(pin.index_url),
-        sdist=sdist,
-        wheels=wheel_entries,
-    )
+        package["sdist"] = _distribution(*kept[0], pin)
+    return package
+
+
+def _distribution(file: IndexFile, hashes: dict[str, str], pin: Pin) -> dict[str, Any]:
+    """A ``wheels`` item or the ``sdist`` table (``PackageWheel``/``PackageSdist`` order)."""
+    table: dict[str, Any] = {"name": file.filename}
+    upload_time = _utc(file)
+    if upload_time is not None:
+        table["upload-time"] = upload_time
+    table["url"] = _public_url(file.url)
+    size = _size(file, pin)
+    if size is not None:
+        table["size"] = size
+    table["hashes"] = hashes
+    return table
 
 
 def _size(file: IndexFile, pin: Pin) -> int | None:
@@ -324,4 +360,6 @@ def render_pins_table_rows(resolution: Resolution) -> list[tuple[str, str, str]]
 
 def _public_url(url: str) -> str:
     """``url`` without ``user:password@`` (parsed as the HTTP client parses it)."""
+    if "@" not in url:  # the common case: no userinfo, nothing to parse
+        return url
     return without_credentials(url)

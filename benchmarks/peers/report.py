@@ -212,6 +212,61 @@ def targets(docs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _paired_ratio(mine: dict[str, Any], theirs: dict[str, Any], key: str) -> float | None:
+    """Median of run-by-run ratios (run i of one tool against run i of the other, which ran in
+    the same round when both records were measured alternating)."""
+    a, b = mine.get(key) or [], theirs.get(key) or []
+    if not (mine.get("alternating") and theirs.get("alternating")) or not a or len(a) != len(b):
+        return None
+    ratios = sorted(x / y for x, y in zip(a, b, strict=True) if y)
+    if not ratios:
+        return None
+    mid = len(ratios) // 2
+    return ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
+
+
+def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
+    """skimlock against ``uv pip compile --no-cache`` per (index, set): cold wall (medians, the
+    ratio of the medians and the median of the paired per-round ratios), CPU time, peak RSS."""
+    records = _records(docs)
+    lines = [
+        "## Cold wall time, CPU time and peak RSS: skimlock against uv", "",
+        "Runs alternate (skimlock, uv, ... in each round); *paired* is the median of the "
+        "per-round ratios, *of medians* the ratio of the two medians. CPU = user + system of "
+        "the process and its children.", "",
+        "| index | set | pkgs | wall skimlock | wall uv | ratio of medians | paired ratio "
+        "| CPU skimlock | CPU uv | CPU ratio | RSS skimlock | RSS uv | RSS ratio |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    rows = 0
+
+    def fmt(value: float | None) -> str:
+        return f"{value:.2f} s" if value else "-"
+
+    def ratio(a: float | None, b: float | None) -> str:
+        return f"{a / b:.2f}x" if a and b else "-"
+
+    for index in INDEX_ORDER:
+        for s in _set_order(docs):
+            sk, uv = _ok(records, s, index, "skimlock"), _ok(records, s, index, "uv")
+            if not (sk and uv):
+                continue
+            rows += 1
+            paired = _paired_ratio(sk, uv, "wall_s")
+            cpu_sk, cpu_uv = sk.get("cpu_median_s"), uv.get("cpu_median_s")
+            rss_sk = (sk.get("peak_rss_kb") or 0) / 1000 or None
+            rss_uv = (uv.get("peak_rss_kb") or 0) / 1000 or None
+            lines.append(
+                f"| {index} | {s} | {sk.get('packages') or '-'} | {fmt(sk['wall_median_s'])} | "
+                f"{fmt(uv['wall_median_s'])} | {ratio(sk['wall_median_s'], uv['wall_median_s'])}"
+                f" | {f'{paired:.2f}x' if paired else '-'} | {fmt(cpu_sk)} | {fmt(cpu_uv)} | "
+                f"{ratio(cpu_sk, cpu_uv)} | {rss_sk or 0:.0f} MB | {rss_uv or 0:.0f} MB | "
+                f"{ratio(rss_sk, rss_uv)} |"
+            )
+    lines.append("")
+    return lines if rows else []
+
+
 def crosscheck(docs: Sequence[dict[str, Any]]) -> list[str]:
     rows = [r for r in _records(docs) if r.get("crosscheck")]
     if not rows:
@@ -297,6 +352,7 @@ def markdown(docs: Sequence[dict[str, Any]]) -> str:
     lines += ["## Results", ""]
     for index in INDEX_ORDER:
         lines += table(docs, index)
+    lines += against_uv(docs)
     lines += targets(docs)
     lines += crosscheck(docs)
     lines += pypi_selfreport(docs)

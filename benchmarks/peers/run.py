@@ -21,8 +21,10 @@ Two ways of serving the same sets:
   byte-counting CONNECT proxy on 127.0.0.1 (``proxy.py``); bytes are whole TLS streams per host.
 
 Each (set, index, tool) gets one warm-up run and ``--repeat`` timed runs (the median is
-reported); a tool that downloads whole wheels runs once on sets marked ``huge`` (no warm-up)
-and is skipped where that would download more than ``--max-download`` bytes.
+reported). The tools' runs on one (set, index) alternate (A B C A B C ...), so load drifts hit
+them alike, and each run records wall time, CPU time (user + system) and peak RSS. A tool that
+downloads whole wheels runs once on sets marked ``huge`` (no warm-up) and is skipped where that
+would download more than ``--max-download`` bytes.
 """
 
 from __future__ import annotations
@@ -70,63 +72,102 @@ def _median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def measure(
-    tool: tools.Tool,
-    work: Path,
-    requirements: Sequence[str],
-    index: str,
-    *,
-    runs: int,
-    warmup: bool,
-    timeout: float,
-    extra_env: dict[str, str] | None,
-    before_run: Callable[[], None],
-    after_run: Callable[[tools.RunOutcome], dict[str, Any]],
-) -> dict[str, Any]:
-    """Warm up, run ``runs`` times; traffic is taken from the first timed run (and checked to
-    be stable across runs)."""
-    if warmup:
-        before_run()
-        outcome = tools.run_tool(tool, work / "warmup", requirements, index,
-                                 extra_env=extra_env, timeout=timeout)
-        after_run(outcome)
+class Cell:
+    """The timed runs of one tool on one (set, index): a warm-up, then ``runs`` runs, driven
+    one step at a time so that several tools' runs can alternate (:func:`measure_alternating`).
+    Traffic is taken from the first timed run (and checked to be stable across runs)."""
+
+    def __init__(
+        self,
+        tool: tools.Tool,
+        work: Path,
+        requirements: Sequence[str],
+        index: str,
+        *,
+        runs: int,
+        warmup: bool,
+        timeout: float,
+        extra_env: dict[str, str] | None,
+        before_run: Callable[[], None],
+        after_run: Callable[[tools.RunOutcome], dict[str, Any]],
+    ) -> None:
+        self.tool, self.work, self.requirements, self.index = tool, work, requirements, index
+        self.runs, self.warmup, self.timeout, self.extra_env = runs, warmup, timeout, extra_env
+        self.before_run, self.after_run = before_run, after_run
+        self.walls: list[float] = []
+        self.cpus: list[float] = []
+        self.rss: list[int] = []
+        self.loads: list[float] = []
+        self.totals: list[int] = []
+        self.first: tools.RunOutcome | None = None
+        self.traffic: dict[str, Any] | None = None
+        self.failure: dict[str, Any] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.failure is not None or len(self.walls) >= self.runs
+
+    def _run(self, name: str) -> tuple[tools.RunOutcome, dict[str, Any]]:
+        self.before_run()
+        outcome = tools.run_tool(self.tool, self.work / name, self.requirements, self.index,
+                                 extra_env=self.extra_env, timeout=self.timeout)
+        return outcome, self.after_run(outcome)
+
+    def warm_up(self) -> None:
+        if not self.warmup or self.failure is not None:
+            return
+        outcome, _ = self._run("warmup")
         if not outcome.ok:
-            return {"status": "failed", "error": f"(warm-up) {outcome.error}",
-                    "wall_s": [outcome.seconds], "traffic": None, "outcome": outcome}
-    walls: list[float] = []
-    rss: list[int] = []
-    loads: list[float] = []
-    traffic: dict[str, Any] | None = None
-    totals: list[int] = []
-    first: tools.RunOutcome | None = None
-    for number in range(runs):
-        before_run()
-        loads.append(os.getloadavg()[0])
-        outcome = tools.run_tool(tool, work / f"run{number}", requirements, index,
-                                 extra_env=extra_env, timeout=timeout)
-        counted = after_run(outcome)
-        if first is None:
-            first, traffic = outcome, counted
-        totals.append(int(counted.get("total_bytes", 0)))
-        walls.append(outcome.seconds)
+            self.failure = {"status": "failed", "error": f"(warm-up) {outcome.error}",
+                            "wall_s": [outcome.seconds], "traffic": None, "outcome": outcome}
+
+    def step(self) -> None:
+        """One timed run (nothing once finished)."""
+        if self.finished:
+            return
+        self.loads.append(os.getloadavg()[0])
+        outcome, counted = self._run(f"run{len(self.walls)}")
+        if self.first is None:
+            self.first, self.traffic = outcome, counted
+        self.totals.append(int(counted.get("total_bytes", 0)))
+        self.walls.append(outcome.seconds)
+        if outcome.cpu_s is not None:
+            self.cpus.append(outcome.cpu_s)
         if outcome.peak_rss_kb is not None:
-            rss.append(outcome.peak_rss_kb)
+            self.rss.append(outcome.peak_rss_kb)
         if not outcome.ok:
-            return {"status": "timeout" if outcome.timed_out else "failed",
-                    "error": outcome.error, "wall_s": walls, "traffic": counted,
-                    "outcome": outcome, "loadavg": loads}
-    assert first is not None
-    return {
-        "status": "ok",
-        "error": None,
-        "wall_s": walls,
-        "peak_rss_kb": int(statistics.median(rss)) if rss else None,
-        "rss_method": first.rss_method,
-        "traffic": traffic,
-        "bytes_spread": (max(totals) - min(totals)) if totals else 0,
-        "outcome": first,
-        "loadavg": loads,
-    }
+            self.failure = {"status": "timeout" if outcome.timed_out else "failed",
+                            "error": outcome.error, "wall_s": self.walls, "cpu_s": self.cpus,
+                            "traffic": counted, "outcome": outcome, "loadavg": self.loads}
+
+    def result(self) -> dict[str, Any]:
+        if self.failure is not None:
+            return self.failure
+        assert self.first is not None
+        return {
+            "status": "ok",
+            "error": None,
+            "wall_s": self.walls,
+            "cpu_s": self.cpus,
+            "peak_rss_kb": int(statistics.median(self.rss)) if self.rss else None,
+            "rss_method": self.first.rss_method,
+            "traffic": self.traffic,
+            "bytes_spread": (max(self.totals) - min(self.totals)) if self.totals else 0,
+            "outcome": self.first,
+            "loadavg": self.loads,
+        }
+
+
+def measure_alternating(cells: Sequence[Cell]) -> list[dict[str, Any]]:
+    """Warm every cell up, then run them in rounds, A B A B ..., so that a drift in the machine's
+    load or the network hits every tool alike; run ``i`` of one tool pairs with run ``i`` of
+    another (the paired ratios in the report)."""
+    for cell in cells:
+        cell.warm_up()
+    while not all(cell.finished for cell in cells):
+        for cell in cells:
+            cell.step()
+    return [cell.result() for cell in cells]
 
 
 def _record(
@@ -147,6 +188,10 @@ def _record(
         "runs": len(cell.get("wall_s", [])),
         "wall_s": [round(w, 3) for w in cell.get("wall_s", [])],
         "wall_median_s": round(_median(cell.get("wall_s", [])) or 0.0, 3) or None,
+        "cpu_s": [round(c, 3) for c in cell.get("cpu_s", [])],
+        "cpu_median_s": round(_median(cell.get("cpu_s", [])) or 0.0, 3) or None,
+        # Run i of every tool on this (set, index) ran in round i (measure_alternating).
+        "alternating": True,
         "peak_rss_kb": cell.get("peak_rss_kb"),
         "rss_method": cell.get("rss_method"),
         "loadavg_1min": [round(x, 2) for x in cell.get("loadavg", [])],
@@ -252,6 +297,7 @@ def run_local(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) 
             set_info["floor"][mode_name] = floor
             sizes = {f.filename: f.size for f in tree.files}
             with serve_index(tree) as server:
+                cells: list[tuple[tools.Tool, Cell]] = []
                 for tool_name in args.tools:
                     tool = tools.TOOLS[tool_name]
                     if not _available(document, tool):
@@ -259,9 +305,8 @@ def run_local(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) 
                                         "tool": tool_name, "status": "unavailable",
                                         "error": document["tools"][tool.program]["version"]})
                         continue
-                    log(f"  [{mode_name}] {tool_name} ...")
 
-                    def before() -> None:
+                    def before(server: Any = server) -> None:
                         server.log.clear()
 
                     def after(_outcome: tools.RunOutcome, sizes: dict[str, int] = sizes,
@@ -269,13 +314,16 @@ def run_local(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) 
                         time.sleep(0.05)
                         return _server_traffic(server.log.entries, sizes)
 
-                    cell = measure(
+                    cells.append((tool, Cell(
                         tool, args.work / "local" / bench_set.name / mode_name / tool_name,
                         bench_set.requirements, server.simple_url,
                         runs=args.repeat, warmup=not args.no_warmup, timeout=args.timeout,
                         extra_env=None, before_run=before, after_run=after,
-                    )
-                    record = _record(bench_set, f"local-{mode_name}", tool, cell,
+                    )))
+                log(f"  [{mode_name}] alternating: {' '.join(t.name for t, _ in cells)}")
+                results = measure_alternating([cell for _, cell in cells])
+                for (tool, _cell), result in zip(cells, results, strict=True):
+                    record = _record(bench_set, f"local-{mode_name}", tool, result,
                                      reference=prepared.pins, floor=floor["total"])
                     if "skimlock_stats" in record and record["traffic"]:
                         record["crosscheck"] = _crosscheck(record)
@@ -329,14 +377,19 @@ def _proxy_traffic(delta: Any) -> dict[str, Any]:
     }
 
 
+def proxy_env_for(proxy: CountingProxy) -> dict[str, str]:
+    """The environment that sends a tool's HTTPS through the counting proxy."""
+    return {
+        "HTTPS_PROXY": proxy.url, "https_proxy": proxy.url,
+        "NO_PROXY": "", "no_proxy": "",
+        "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
+    }
+
+
 def run_pypi(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) -> None:
     document = _load_or_new(out, "pypi", args)
     with CountingProxy() as proxy:
-        proxy_env = {
-            "HTTPS_PROXY": proxy.url, "https_proxy": proxy.url,
-            "NO_PROXY": "", "no_proxy": "",
-            "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt",
-        }
+        proxy_env = proxy_env_for(proxy)
         for bench_set in sets:
             log(f"[pypi] {bench_set.name}: preparing")
             prepared = corpus.prepare_set(bench_set, download=False, log=log)
@@ -352,6 +405,7 @@ def run_pypi(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) -
                           "total": floor},
                 "notes": list(prepared.notes),
             }
+            cells: list[tuple[tools.Tool, Cell]] = []
             for tool_name in args.pypi_tools:
                 tool = tools.TOOLS[tool_name]
                 if not _available(document, tool):
@@ -375,7 +429,6 @@ def run_pypi(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) -
                         log(f"  {tool_name}: skipped ({wheel_bytes / GB:.1f} GB)")
                         continue
                     runs, warmup = 1, False
-                log(f"  {tool_name} ...")
 
                 snapshot: dict[str, Any] = {}
 
@@ -392,16 +445,19 @@ def run_pypi(args: argparse.Namespace, sets: list[corpus.BenchSet], out: Path) -
                         traffic["warning"] = "tunnels still open 10 s after the tool exited"
                     return traffic
 
-                cell = measure(
+                cells.append((tool, Cell(
                     tool, args.work / "pypi" / bench_set.name / tool_name,
                     bench_set.requirements, tools.PYPI,
                     runs=runs, warmup=warmup, timeout=args.timeout,
                     extra_env=proxy_env, before_run=before_run, after_run=after,
-                )
-                record = _record(bench_set, "pypi", tool, cell, reference=prepared.pins,
+                )))
+            log(f"  alternating: {' '.join(t.name for t, _ in cells)}")
+            results = measure_alternating([cell for _, cell in cells])
+            for (tool, _cell), result in zip(cells, results, strict=True):
+                record = _record(bench_set, "pypi", tool, result, reference=prepared.pins,
                                  floor=floor)
                 traffic = record.get("traffic") or {}
-                if cell["status"] == "ok" and not traffic.get("total_bytes"):
+                if result["status"] == "ok" and not traffic.get("total_bytes"):
                     record["proxy_note"] = "no bytes crossed the proxy: the tool ignored it"
                     record["ratio_to_floor"] = None
                 _put(document, record)

@@ -124,3 +124,45 @@ def test_pip_target_lists_older_manylinux_tags() -> None:
     assert "manylinux_2_17_x86_64" in args
     assert "manylinux2014_x86_64" in args
     assert args[args.index("--python-version") + 1] == "3.11"
+
+
+def _logging_tool(name: str, log: Path) -> tools.Tool:
+    """A tool whose every run appends its name to ``log`` (a real subprocess, like a peer)."""
+
+    def build(run_dir: Path, _reqs: object, _index: str, env: dict[str, str]) -> tools.Invocation:
+        code = f"sum(range(2_000_000)); open({str(log)!r}, 'a').write({name!r})"
+        return tools.Invocation(argv=[sys.executable, "-c", code], env=env,
+                                pins=lambda _d, _o: {})
+
+    return tools.Tool(name=name, program=name, downloads_wheels=False, target_args="",
+                      build=build)
+
+
+def test_runs_alternate_and_record_cpu_time(tmp_path: Path) -> None:
+    import run
+
+    log = tmp_path / "order.txt"
+    cells = [
+        run.Cell(_logging_tool(name, log), tmp_path / name, [], "http://127.0.0.1:9/",
+                 runs=runs, warmup=True, timeout=60, extra_env=None,
+                 before_run=lambda: None, after_run=lambda _o: {"total_bytes": 0})
+        for name, runs in (("A", 3), ("B", 3), ("C", 1))
+    ]
+    results = run.measure_alternating(cells)
+    assert log.read_text() == "ABC" + "ABC" + "AB" + "AB"
+    assert [len(r["wall_s"]) for r in results] == [3, 3, 1]
+    assert all(r["status"] == "ok" for r in results)
+    assert all(len(r["cpu_s"]) == len(r["wall_s"]) and min(r["cpu_s"]) > 0 for r in results)
+
+
+def test_time_v_cpu_and_paired_ratio() -> None:
+    import report
+
+    assert tools._time_v_cpu(
+        "\tUser time (seconds): 1.25\n\tSystem time (seconds): 0.50\n") == 1.75
+    assert tools._time_v_cpu("no numbers") is None
+    sk = {"alternating": True, "wall_s": [2.0, 3.0, 4.0]}
+    uv = {"alternating": True, "wall_s": [1.0, 1.0, 4.0]}
+    assert report._paired_ratio(sk, uv, "wall_s") == 2.0
+    assert report._paired_ratio({**sk, "alternating": False}, uv, "wall_s") is None
+    assert report._paired_ratio(sk, {**uv, "wall_s": [1.0]}, "wall_s") is None

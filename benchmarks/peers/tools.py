@@ -9,9 +9,10 @@ from this machine's configuration: a fresh HOME/XDG tree, no ``PIP_*``/``UV_*``/
 variables except the ones set on purpose, ``pip --isolated --no-cache-dir``,
 ``UV_NO_CONFIG=1 UV_NO_CACHE=1 --no-cache``, ``nab --no-cache`` with a fresh ``--cache-dir``.
 
-A run is wrapped in ``/usr/bin/time -v`` for the peak RSS when that program exists (else the
-``RUSAGE_CHILDREN`` maximum, which only grows, so it is a bound, noted as such) and killed with
-its whole process group at the timeout.
+A run is wrapped in ``/usr/bin/time -v`` for the peak RSS and the CPU time (user + system) when
+that program exists (else the ``RUSAGE_CHILDREN`` maximum, which only grows, so it is a bound,
+noted as such, and the ``RUSAGE_CHILDREN`` CPU difference) and killed with its whole process
+group at the timeout.
 """
 
 from __future__ import annotations
@@ -182,8 +183,14 @@ def ensure_skimlock() -> Path:
     ``click`` present httpx imports its own CLI and rich at start-up: ~80 ms that users do not
     pay)."""
     path = peer_dir("skimlock")
-    if _installed_version(path, "skimlock") is None:
+    # Re-installed when pyproject.toml changed (a new runtime dependency), or for another tree.
+    stamp = path / "skimlock-pyproject.sha256"
+    wanted = hashlib.sha256(
+        str(REPO).encode() + b"\0" + (REPO / "pyproject.toml").read_bytes()).hexdigest()
+    current = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
+    if _installed_version(path, "skimlock") is None or current != wanted:
         _venv_install(path, f"--editable={REPO}")
+        stamp.write_text(wanted + "\n", encoding="utf-8")
     return path / "bin" / "skimlock"
 
 
@@ -393,6 +400,9 @@ class RunOutcome:
     timed_out: bool
     seconds: float
     peak_rss_kb: int | None
+    #: CPU time of the process and its children (user + system), from ``time -v`` or the
+    #: ``RUSAGE_CHILDREN`` difference; None if neither was available.
+    cpu_s: float | None
     #: "time -v" or "rusage-children (upper bound)".
     rss_method: str
     pins: dict[str, str] = field(default_factory=dict)
@@ -405,6 +415,13 @@ class RunOutcome:
 
 
 _TIME = shutil.which("time") and Path("/usr/bin/time")
+
+
+def _time_v_cpu(report: str) -> float | None:
+    """User + system seconds from a ``time -v`` report."""
+    user = re.search(r"User time \(seconds\): ([\d.]+)", report)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", report)
+    return float(user.group(1)) + float(system.group(1)) if user and system else None
 
 
 def run_tool(
@@ -420,7 +437,8 @@ def run_tool(
     use_time = _TIME is not None and Path("/usr/bin/time").exists()
     argv = (["/usr/bin/time", "-v", "-o", str(time_file), *invocation.argv]
             if use_time else invocation.argv)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before = usage_before.ru_maxrss
     start = time.perf_counter()
     process = subprocess.Popen(
         argv, cwd=run_dir, env=invocation.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -440,13 +458,20 @@ def run_tool(
     (run_dir / "stderr.txt").write_text(stderr, encoding="utf-8")
 
     rss: int | None = None
+    cpu: float | None = None
     rss_method = "time -v"
+    usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if use_time and time_file.exists():
-        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_file.read_text())
+        report = time_file.read_text()
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", report)
         rss = int(match.group(1)) if match else None
+        cpu = _time_v_cpu(report)
     else:
-        after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        after = usage_after.ru_maxrss
         rss, rss_method = (after if after > before else None), "rusage-children (upper bound)"
+    if cpu is None:
+        cpu = (usage_after.ru_utime - usage_before.ru_utime
+               + usage_after.ru_stime - usage_before.ru_stime)
 
     pins: dict[str, str] = {}
     error: str | None = None
@@ -468,6 +493,7 @@ def run_tool(
         timed_out=timed_out,
         seconds=seconds,
         peak_rss_kb=rss,
+        cpu_s=cpu,
         rss_method=rss_method,
         pins=pins,
         error=error,

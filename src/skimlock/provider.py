@@ -252,6 +252,8 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         #: Of those, the versions rejected because their metadata could not be had at all (an
         #: sdist that cannot be read or built), with the reason and the option that would help.
         self.unavailable: dict[tuple[str, Version], str] = {}
+        #: (project, reason) pairs already warned about as rejected candidates.
+        self._warned_rejections: set[tuple[str, str]] = set()
         #: The first candidate that asked for each project (for conflict explanations).
         self.asked_by: dict[str, ResolverCandidate] = {}
         #: Where each root requirement came from ("command line", "req.txt:3").
@@ -385,8 +387,14 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
                 raise
             reason = str(exc).splitlines()[0]
             self.skipped[(option.name, option.version)] = reason
-            self.unavailable[(option.name, option.version)] = getattr(exc, "reason", reason)
-            logger.warning("rejected %s %s: %s", option.name, option.version, reason)
+            why = getattr(exc, "reason", reason)
+            self.unavailable[(option.name, option.version)] = why
+            # One warning per project and reason (--no-build meets every old sdist of a
+            # project); the others at -v. A failed resolution lists them all anyway.
+            first = (option.name, why) not in self._warned_rejections
+            self._warned_rejections.add((option.name, why))
+            logger.log(logging.WARNING if first else logging.INFO, "rejected %s %s: %s",
+                       option.name, option.version, reason)
             if isinstance(exc, BuildError) and exc.output:
                 log_output(exc.filename, exc.output)
             return False

@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, TypeVar
 
 from packaging.metadata import Metadata
 
-from . import coremeta, sdist, zipread
+from . import coremeta, pagedigest, sdist, zipread
 from .cache import Cache, StoredPage, metadata_key
 from .errors import (
     BodyTooLargeError,
@@ -53,7 +53,7 @@ from .errors import (
     redact,
 )
 from .rangeplan import DEFAULT_INITIAL_TAIL, RangePlan
-from .simple import ACCEPT, IndexFile, ProjectPage, parse_project_page, project_url
+from .simple import ACCEPT, IndexFile, ProjectPage, normalize, parse_project_page, project_url
 from .stats import Category, MetadataSource, Stats
 from .transport import Exchange, Spent, Transport, TransportOptions, host_of, make_client
 
@@ -289,8 +289,11 @@ class Fetcher:
             page = parse_project_page(content, content_type=content_type, url=final_url,
                                       name=name)
             if cache is not None:
-                cache.store_page(name, url, ACCEPT, status=200, headers=exchange.headers,
-                                 body=content, final_url=final_url)
+                stored = cache.store_page(name, url, ACCEPT, status=200, headers=exchange.headers,
+                                          body=content, final_url=final_url)
+                digested = pagedigest.dump(page) if stored is not None else None
+                if stored is not None and digested is not None:
+                    cache.store_digested(name, stored.digest, pagedigest.KIND, digested)
         self._event("page")
         return page
 
@@ -298,8 +301,16 @@ class Fetcher:
         """Parse a page the cache answered with, and count what it saved (``kind``: a page
         used while fresh, or one a 304 confirmed)."""
         self.transport.check(stored.final_url)
-        page = parse_project_page(stored.body, content_type=stored.content_type,
-                                  url=stored.final_url, name=name)
+        page = None
+        if self.cache is not None:
+            digested = self.cache.digested(name, stored.digest, pagedigest.KIND)
+            page = pagedigest.load(digested) if digested is not None else None
+        if page is None or page.url != stored.final_url or page.name != normalize(name):
+            page = parse_project_page(stored.body, content_type=stored.content_type,
+                                      url=stored.final_url, name=name)
+            digested = pagedigest.dump(page)
+            if self.cache is not None and digested is not None:
+                self.cache.store_digested(name, stored.digest, pagedigest.KIND, digested)
         self.stats.from_cache(kind, len(stored.body))
         self._event("page")
         return page

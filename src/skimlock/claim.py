@@ -16,6 +16,7 @@ Patch releases are probed from 0 to :data:`PATCH_HORIZON`; a run that reaches it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 from packaging.markers import Marker, UndefinedComparison
@@ -88,7 +89,10 @@ def _probes(resolution: Resolution) -> Iterator[Probe]:
             requires_python = pin.metadata.requires_python
         except InvalidMetadata:  # the writer reports it; nothing to claim from it
             continue
-        for requirement in requires_dist:
+        # Formatting a marker costs more than the rest of the claim: look at the markers of
+        # a pin only when its METADATA names a patch-sensitive variable at all.
+        mentions = _PATCH_VARIABLES.search(pin.metadata_bytes) is not None
+        for requirement in requires_dist if mentions else ():
             marker = requirement.marker
             if marker is None or not _patch_sensitive(text := str(marker)):
                 continue
@@ -103,6 +107,9 @@ def _probes(resolution: Resolution) -> Iterator[Probe]:
                     yield _specifier_probe(SpecifierSet(file.requires_python))
                 except InvalidSpecifier:
                     continue
+
+
+_PATCH_VARIABLES = re.compile(rb"python_full_version|implementation_version")
 
 
 def _patch_sensitive(marker: str) -> bool:

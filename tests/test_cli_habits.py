@@ -73,7 +73,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     monkeypatch.setattr(cli, "_stderr_console",
                         lambda: Console(file=buffer, force_terminal=True, no_color=True,
                                         width=200))
-    monkeypatch.setattr(cli, "_live", lambda progress, console: _nothing())
+    monkeypatch.setattr(cli, "_live", lambda progress, console, args: _nothing())
     return buffer
 
 

@@ -177,7 +177,12 @@ def _stderr_console() -> _Console:
     return Console(stderr=True, highlight=False, markup=False, emoji=False)
 
 
-def _live(progress: _Progress, console: Console) -> contextlib.AbstractContextManager[Any]:
+def _live(
+    progress: _Progress, console: _Console, args: argparse.Namespace
+) -> contextlib.AbstractContextManager[Any]:
+    """The live progress line on a terminal (not with ``-q``); nothing otherwise."""
+    if isinstance(console, _PlainConsole) or args.quiet > 0:
+        return contextlib.nullcontext()
     from rich.live import Live
 
     return Live(progress, console=console, refresh_per_second=8, transient=True)
@@ -381,21 +386,18 @@ def _lock_universal(
     def on_pass(environment: universal.Environment) -> None:
         progress.target = environment.target
 
-    with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
-                  on_event=progress.event, client=client) as fetcher:
-        live = (
-            _live(progress, console)
-            if not isinstance(console, _PlainConsole) and args.quiet == 0
-            else contextlib.nullcontext()
+    with (
+        _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts, on_event=progress.event,
+                 client=client) as fetcher,
+        _live(progress, console, args),
+    ):
+        result = universal.resolve_universal(
+            inputs, fetcher=fetcher, environments=environments, options=options,
+            on_pass=on_pass, on_pin=progress.pin,
+            skip_unsatisfiable=args.skip_unsatisfiable,
         )
-        with live:
-            result = universal.resolve_universal(
-                inputs, fetcher=fetcher, environments=environments, options=options,
-                on_pass=on_pass, on_pin=progress.pin,
-                skip_unsatisfiable=args.skip_unsatisfiable,
-            )
-            environments = result.environments
-            packages = universal.merge(result, inputs)
+        environments = result.environments
+        packages = universal.merge(result, inputs)
     elapsed = time.monotonic() - started
     if args.format == "requirements":
         text = render_universal_requirements(
@@ -548,17 +550,14 @@ def _resolve_with(
     )
     progress = _Progress(stats, target)
     started = time.monotonic()
-    with _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts,
-                  on_event=progress.event, client=client) as fetcher:
-        live = (
-            _live(progress, console)
-            if not isinstance(console, _PlainConsole) and args.quiet == 0
-            else contextlib.nullcontext()
+    with (
+        _fetcher(args, stats, trusted_hosts=inputs.trusted_hosts, on_event=progress.event,
+                 client=client) as fetcher,
+        _live(progress, console, args),
+    ):
+        resolution = resolve(
+            inputs, fetcher=fetcher, target=target, options=options, on_pin=progress.pin
         )
-        with live:
-            resolution = resolve(
-                inputs, fetcher=fetcher, target=target, options=options, on_pin=progress.pin
-            )
     return resolution, stats, inputs, time.monotonic() - started, installed
 
 

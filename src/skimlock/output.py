@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -188,16 +188,7 @@ def _package(
     """One ``[[packages]]`` table (keys in ``packaging.pylock.Package``'s field order)."""
     wheels = [f for f in pin.files if f.is_wheel]
     chosen = wheels or [f for f in pin.files if not f.is_wheel][:1]
-    kept: list[tuple[IndexFile, dict[str, str]]] = []
-    for file in chosen:
-        hashes = _lock_hashes(file)
-        if hashes:
-            kept.append((file, hashes))
-        elif allow_missing_hashes:
-            _logger.warning("leaving %s out of pylock.toml: the index gives no hash for it",
-                            file.filename)
-        else:
-            raise MissingHashError(file.filename, file.url)
+    kept = hashed_files(chosen, allow_missing_hashes=allow_missing_hashes)
     if not kept:
         raise ResolutionError(
             f"{pin.name} {pin.version}: pylock.toml needs a hash for every file and the index "
@@ -243,6 +234,25 @@ def _size(file: IndexFile, pin: Pin) -> int | None:
     """The index's size, or the size the server showed for the file whose metadata was read
     (the fetch layer corrects it when the two disagree)."""
     return pin.metadata_file.size if file.url == pin.metadata_file.url else file.size
+
+
+def hashed_files(
+    files: Sequence[IndexFile], *, allow_missing_hashes: bool
+) -> list[tuple[IndexFile, dict[str, str]]]:
+    """Each of ``files`` with the hashes a lock records for it. A file the index gives no
+    usable hash for is :class:`MissingHashError`, or left out with a warning when
+    ``allow_missing_hashes`` (PEP 751 requires hashes)."""
+    kept = []
+    for file in files:
+        hashes = _lock_hashes(file)
+        if hashes:
+            kept.append((file, hashes))
+        elif allow_missing_hashes:
+            _logger.warning("leaving %s out of pylock.toml: the index gives no hash for it",
+                            file.filename)
+        else:
+            raise MissingHashError(file.filename, file.url)
+    return kept
 
 
 def _requires_python(pin: Pin) -> SpecifierSet | None:

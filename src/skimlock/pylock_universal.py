@@ -24,8 +24,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from .errors import MissingHashError, ResolutionError
-from .output import _lock_hashes, _pip_hash, _public_url, _utc
-from .simple import IndexFile
+from .output import _pip_hash, _public_url, _utc, hashed_files
 from .universal import Environment, LockedPackage, environments_markers
 
 __all__ = ["build_universal_pylock", "render_universal_requirements"]
@@ -70,24 +69,8 @@ def build_universal_pylock(
     return pylock
 
 
-def _hashed(
-    files: Sequence[IndexFile], *, allow_missing_hashes: bool
-) -> list[tuple[IndexFile, dict[str, str]]]:
-    kept = []
-    for file in files:
-        hashes = _lock_hashes(file)
-        if hashes:
-            kept.append((file, hashes))
-        elif allow_missing_hashes:
-            _logger.warning("leaving %s out of pylock.toml: the index gives no hash for it",
-                            file.filename)
-        else:
-            raise MissingHashError(file.filename, file.url)
-    return kept
-
-
 def _package(locked: LockedPackage, *, allow_missing_hashes: bool) -> Package:
-    kept = _hashed(locked.files, allow_missing_hashes=allow_missing_hashes)
+    kept = hashed_files(locked.files, allow_missing_hashes=allow_missing_hashes)
     if not kept:
         raise ResolutionError(
             f"{locked.name} {locked.version}: pylock.toml needs a hash for every file and the "

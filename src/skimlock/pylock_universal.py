@@ -23,8 +23,8 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from .errors import MissingHashError, ResolutionError
-from .output import _pip_hash, _public_url, _utc, hashed_files
+from .errors import ResolutionError
+from .output import _public_url, _utc, hashed_files, pip_hashes
 from .universal import Environment, LockedPackage, environments_markers
 
 __all__ = ["build_universal_pylock", "render_universal_requirements"]
@@ -113,16 +113,7 @@ def render_universal_requirements(
         files = list(locked.files)
         if not any(not f.is_wheel for f in files):
             files.extend(f for f in locked.pin.files if not f.is_wheel)
-        hashes: set[str] = set()
-        for file in files:
-            option = _pip_hash(file)
-            if option is not None:
-                hashes.add(option)
-            elif allow_missing_hashes:
-                _logger.warning("no hash for %s in requirements.txt: the index gives none",
-                                file.filename)
-            else:
-                raise MissingHashError(file.filename, file.url)
+        hashes = pip_hashes(files, allow_missing_hashes=allow_missing_hashes)
         requirement = f"{locked.name}=={locked.version}"
         if locked.marker is not None:
             requirement += f" ; {locked.marker}"

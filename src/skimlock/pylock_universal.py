@@ -15,7 +15,6 @@ the version's sdist), so pip in hash-checking mode installs it on every covered 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock, PylockValidationError
@@ -29,7 +28,6 @@ from .universal import Environment, LockedPackage, environments_markers
 
 __all__ = ["build_universal_pylock", "render_universal_requirements"]
 
-_logger = logging.getLogger(__name__)
 
 
 def build_universal_pylock(

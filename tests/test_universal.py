@@ -502,11 +502,11 @@ def test_overlapping_markers_of_one_name_fall_back_to_exact_environment_markers(
     from dep_logic.markers import parse_marker
     from packaging.version import Version
 
-    from skimlock import universal
+    from skimlock import environments, universal
 
     by_name = {p.name: p for p in universal.PLATFORMS}
-    envs = [universal._make((3, 11), by_name["windows-amd64"]),
-            universal._make((3, 12), by_name["linux-x86_64"])]
+    envs = [environments._make((3, 11), by_name["windows-amd64"]),
+            environments._make((3, 12), by_name["linux-x86_64"])]
     one, two = ("x", Version("1.0")), ("x", Version("2.0"))
     chosen = {one: universal._Choice(text='sys_platform == "win32"'),
               two: universal._Choice(text='python_version >= "3.12"')}
@@ -517,6 +517,6 @@ def test_overlapping_markers_of_one_name_fall_back_to_exact_environment_markers(
     assert (parse_marker(chosen[one].text) & parse_marker(chosen[two].text)).is_empty()
     assert [env.holds(Marker(chosen[one].text)) for env in envs] == [True, False]
     assert [env.holds(Marker(chosen[two].text)) for env in envs] == [False, True]
-    windows_312 = universal._make((3, 12), by_name["windows-amd64"])
+    windows_312 = environments._make((3, 12), by_name["windows-amd64"])
     assert not windows_312.holds(Marker(chosen[one].text))
     assert not windows_312.holds(Marker(chosen[two].text))

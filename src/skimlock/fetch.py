@@ -289,11 +289,10 @@ class Fetcher:
             page = parse_project_page(content, content_type=content_type, url=final_url,
                                       name=name)
             if cache is not None:
-                stored = cache.store_page(name, url, ACCEPT, status=200, headers=exchange.headers,
-                                          body=content, final_url=final_url)
-                digested = pagedigest.dump(page) if stored is not None else None
-                if stored is not None and digested is not None:
-                    cache.store_digested(name, stored.digest, pagedigest.KIND, digested)
+                # The pre-digested form is written by the first run that reads the page from
+                # the cache (_stored_page), not here: a cold run writes each page once.
+                cache.store_page(name, url, ACCEPT, status=200, headers=exchange.headers,
+                                 body=content, final_url=final_url)
         self._event("page")
         return page
 

@@ -334,11 +334,16 @@ def sdist_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ]),
         hand_sdist(out, "homewriter-1.0.tar.gz", in_tree_backend(
             "homewriter", "1.0", textwrap.dedent("""\
-            import tempfile
+            import json, tempfile
             with open(os.path.expanduser("~/skimlock-marker"), "w") as f:
                 f.write("home")
             with open(os.path.join(tempfile.gettempdir(), "skimlock-marker"), "w") as f:
                 f.write("tmp")
+            report = os.environ.get("HOMEWRITER_REPORT")
+            if report:  # what of skimlock's settings the sdist's code could see
+                with open(report, "w") as f:
+                    json.dump(sorted(k for k in os.environ
+                                     if k.startswith(("SKIMLOCK_", "PIP_")) or k == "NETRC"), f)
             return write(metadata_directory, [])""")),
         ),
         hand_sdist(out, "hashbad-1.0.tar.gz", in_tree_backend(
@@ -523,8 +528,15 @@ def test_build_writes_home_and_tmp_inside_its_directory(
     tmp.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TMPDIR", str(tmp))
+    report = tmp_path / "report.json"
+    monkeypatch.setenv("HOMEWRITER_REPORT", str(report))
+    monkeypatch.setenv("SKIMLOCK_INDEX_URL", "https://user:token@index.example/simple/")
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("PIP_INDEX_URL", "https://user:token@index.example/simple/")
     resolution, _stats = run(sdist_server, "homewriter")
     assert pins(resolution) == {"homewriter": "1.0"}
+    # The build ran, and saw none of skimlock's settings (an index URL may carry a token).
+    assert json.loads(report.read_text()) == []
     assert not (home / "skimlock-marker").exists()
     assert not (tmp / "skimlock-marker").exists()
     assert not list(tmp.rglob("skimlock-marker"))  # and the build's own directory is gone

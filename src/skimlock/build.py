@@ -314,8 +314,10 @@ class _Runner:
         extra_environ: Mapping[str, str] | None = None,
     ) -> None:
         env = dict(os.environ)
-        for key in [k for k in env if k.startswith("PIP_")]:
-            del env[key]  # no index, no config: pip installs local files only
+        # No index, no config: pip installs local files only. And the code of the sdist gets
+        # none of skimlock's own settings (an index URL may carry a token) nor its netrc.
+        for key in [k for k in env if k.startswith(("PIP_", "SKIMLOCK_")) or k == "NETRC"]:
+            del env[key]
         env.update(extra_environ or {})
         self._home.mkdir(exist_ok=True)
         self._tmp.mkdir(exist_ok=True)

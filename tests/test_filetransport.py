@@ -84,3 +84,30 @@ def test_local_url() -> None:
     assert local_url("FILE:///a") == "file://localhost/a"
     assert local_url("file://localhost/a") == "file://localhost/a"
     assert local_url("https://h/a") == "https://h/a"
+
+
+def test_a_server_cannot_redirect_to_a_local_file(
+    make_tree: object, tmp_path: Path
+) -> None:
+    """A remote index answering with a redirect to ``file://`` must not make skimlock read this
+    machine's files (the file transport is mounted on the same client)."""
+    from functools import partial
+
+    from index.faults import Respond, path_is
+    from index.server import serve_index
+    from index.tree import Mode
+    from skimlock.errors import FetchError
+    from skimlock.fetch import Fetcher
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the index\n")
+    tree = make_tree(Mode.PEP658_SHA256)  # type: ignore[operator]
+    redirect = partial(Respond, when=path_is("/simple/alpha/"), status=302,
+                       headers={"Location": secret.as_uri()})
+    with (
+        serve_index(tree, middleware=[redirect]) as server,
+        httpx.Client(trust_env=False, mounts={"file://": FileTransport()}) as client,
+        Fetcher(client) as fetcher,
+        pytest.raises(FetchError, match="redirect to a local file refused"),
+    ):
+        fetcher.page(server.simple_url, "alpha")

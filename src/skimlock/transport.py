@@ -359,6 +359,9 @@ class Transport:
                          nbytes=response.num_bytes_downloaded, headers=headers,
                          started=started, spent=spent)
             self.check(str(target.url))
+            if target.url.scheme == "file" and request.url.scheme != "file":
+                # A server may not send skimlock to read this machine's files.
+                raise FetchError(str(request.url), "redirect to a local file refused")
             request = target
             hop_url.append(str(target.url))
         raise FetchError(str(request.url), f"too many redirects (more than {_MAX_REDIRECTS})")

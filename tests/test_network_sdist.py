@@ -49,20 +49,21 @@ def test_docopt_builds_and_no_build_fails(
     assert lock(tmp_path / "pylock.toml", "docopt") == 0
     assert packages(tmp_path / "pylock.toml") == {"docopt": "0.6.2"}
     capsys.readouterr()
-    assert lock(tmp_path / "other.toml", "docopt", "--no-build") == EXIT_METADATA
+    assert lock(tmp_path / "pylock.other.toml", "docopt", "--no-build") == EXIT_METADATA
     err = capsys.readouterr().err
     (error,) = [line for line in err.splitlines() if line.startswith("error:")]
     assert error.startswith("error: metadata unavailable:")
     assert "docopt" in error
     assert "--no-build" in error
-    assert not (tmp_path / "other.toml").exists()
+    assert not (tmp_path / "pylock.other.toml").exists()
 
 
 @pytest.mark.timeout(600)
 def test_boto3_s3fs_equals_the_wheels_only_lock(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    assert lock(tmp_path / "wheels.toml", "boto3==1.26.*", "s3fs", "--only-binary", ":all:") == 0
+    wheels = tmp_path / "pylock.wheels.toml"
+    assert lock(wheels, "boto3==1.26.*", "s3fs", "--only-binary", ":all:") == 0
     assert lock(tmp_path / "pylock.toml", "boto3==1.26.*", "s3fs", "--no-build") == 0
     capsys.readouterr()
-    assert packages(tmp_path / "pylock.toml") == packages(tmp_path / "wheels.toml")
+    assert packages(tmp_path / "pylock.toml") == packages(tmp_path / "pylock.wheels.toml")

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -54,6 +53,7 @@ import tools
 from proxy import CountingProxy
 
 import corpus
+from index.faults import PageValidators
 from index.server import serve_index
 
 RESULTS = tools.REPO / "benchmarks" / "results"
@@ -196,42 +196,6 @@ def run_pypi(args: argparse.Namespace, sets: dict[str, corpus.BenchSet]) -> list
             records += _measure_set(args, "pypi", name, sets[name].requirements, tools.PYPI,
                                     extra_env=proxy_env, before_run=before, after_run=after)
     return records
-
-
-class PageValidators:
-    """ASGI middleware for the local index: every ``/simple/`` page gets an ``ETag`` (a digest of
-    its body) and ``Cache-Control: max-age=0``, and a request whose ``If-None-Match`` holds that
-    tag gets ``304`` with no body: a server with validators, where every re-lock revalidates."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/simple/"):
-            await self.app(scope, receive, send)
-            return
-        start: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def keep(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                start.update(message)
-            else:
-                chunks.append(message.get("body", b""))
-
-        await self.app(scope, receive, keep)
-        body = b"".join(chunks)
-        tag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'.encode()
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers += [(b"etag", tag), (b"cache-control", b"max-age=0")]
-        asked = dict(scope.get("headers") or []).get(b"if-none-match")
-        status = start["status"]
-        if status == 200 and asked == tag:
-            status, body = 304, b""
-        else:
-            headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 #: Local index flavours: name -> middleware around the index app.

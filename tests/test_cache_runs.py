@@ -3,7 +3,6 @@ HTTP validators, offline, after a change on the index, with damaged entries, run
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.datastructures import Headers
 
+from index.faults import PageValidators
 from index.graphs import _w, write_graph
 from index.server import Server, serve_index
 from index.tree import IndexTree, Mode
@@ -83,41 +82,8 @@ def test_no_cache_is_a_cold_run(server: Server) -> None:
     assert stats()["requests"] == len(server.log.entries) > 0
 
 
-class _Validating:
-    """Pages with an ETag and ``Cache-Control: max-age=0``, 304 to a matching If-None-Match."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/simple/"):
-            await self.app(scope, receive, send)
-            return
-        started: dict[str, Any] = {}
-        body = bytearray()
-
-        async def capture(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                started.update(message)
-            else:
-                body.extend(message.get("body", b""))
-
-        await self.app(scope, receive, capture)
-        etag = '"' + hashlib.sha256(bytes(body)).hexdigest()[:16] + '"'
-        headers = [(k, v) for k, v in started["headers"] if k.lower() != b"content-length"]
-        headers += [(b"etag", etag.encode()), (b"cache-control", b"max-age=0")]
-        if Headers(scope=scope).get("if-none-match") == etag:
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": started["status"],
-                    "headers": headers})
-        await send({"type": "http.response.body", "body": bytes(body)})
-
-
 def test_validators_make_a_relock_cost_only_304s(tree: IndexTree) -> None:
-    with serve_index(tree, middleware=[_Validating]) as server:
+    with serve_index(tree, middleware=[PageValidators]) as server:
         assert lock(server, "alpha") == 0
         server.log.clear()
         assert lock(server, "alpha", "--stats", "s.json") == 0

@@ -346,10 +346,6 @@ class Cache:
                     "expires": time.time() + ttl}
         self._write_raw(self._host_path(host), json.dumps(document).encode("utf-8"))
 
-    def forget_host(self, host: str) -> None:
-        with contextlib.suppress(OSError):
-            self._host_path(host).unlink()
-
     # -- maintenance --------------------------------------------------------------------------
 
     def info(self) -> CacheInfo:

@@ -396,10 +396,6 @@ def _check_api_version(raw: str, url: str) -> str:
     return version
 
 
-def _is_hex(value: str) -> bool:
-    return _HEX.fullmatch(value) is not None
-
-
 def _html_core_metadata(value: str) -> CoreMetadata | None:
     """PEP 658 attribute value: ``true`` or ``<hashname>=<hex>``; anything else means None."""
     value = value.strip()

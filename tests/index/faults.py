@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
 import re
 import socket
 import struct
@@ -59,6 +60,7 @@ from index.tree import IndexTree
 
 __all__ = [
     "BadContentRange",
+    "PageValidators",
     "CutBody",
     "Encoded",
     "Delay",
@@ -751,3 +753,39 @@ def serve_faulty(tree: IndexTree, *, fmt: Format = "html") -> Iterator[FaultySer
             ),
             switch=switches[0],
         )
+
+
+class PageValidators:
+    """ASGI middleware for the local index: every ``/simple/`` page gets an ``ETag`` (a digest of
+    its body) and ``Cache-Control: max-age=0``, and a request whose ``If-None-Match`` holds that
+    tag gets ``304`` with no body: a server with validators, where every re-lock revalidates."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/simple/"):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        body = b"".join(chunks)
+        tag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'.encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        headers += [(b"etag", tag), (b"cache-control", b"max-age=0")]
+        asked = dict(scope.get("headers") or []).get(b"if-none-match")
+        status = start["status"]
+        if status == 200 and asked == tag:
+            status, body = 304, b""
+        else:
+            headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

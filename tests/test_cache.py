@@ -70,9 +70,11 @@ def test_a_stale_page_with_an_etag_is_revalidated_and_freshened(tmp_path: Path) 
 
 
 def test_refresh_forces_revalidation(tmp_path: Path) -> None:
-    Cache(tmp_path).store_page("demo", URL, ACCEPT, status=200, body=BODY, headers={
+    writer = Cache(tmp_path)
+    writer.store_page("demo", URL, ACCEPT, status=200, body=BODY, headers={
         "content-type": ACCEPT, "last-modified": _date(-86400), "cache-control": "max-age=600",
     })
+    writer.flush()
     assert Cache(tmp_path).page_plan("demo", URL, ACCEPT).fresh is not None
     for cache in (Cache(tmp_path, refresh=True), Cache(tmp_path, refresh_projects=["DEMO"])):
         plan = cache.page_plan("demo", URL, ACCEPT)
@@ -103,6 +105,7 @@ def test_a_damaged_entry_is_never_used_and_is_removed(tmp_path: Path, damage: st
     key = metadata_key(sha256="AB" * 32, url="https://x/demo-1.0-py3-none-any.whl")
     cache.store_metadata("demo", key, b"Metadata-Version: 2.1\nName: demo\n",
                          strategy="metadata-range", file_size=1000, spent_bytes=300)
+    cache.flush()
     [path] = (tmp_path / BUCKET / "metadata").rglob("*.entry")
     data = path.read_bytes()
     if damage == "truncate":
@@ -162,6 +165,10 @@ def test_concurrent_writers_leave_a_whole_entry(tmp_path: Path) -> None:
     page = cache.page("demo", URL, ACCEPT)
     assert page is not None
     assert page.body in bodies
+    cache.flush()
+    on_disk = Cache(tmp_path).page("demo", URL, ACCEPT)  # a new reader: the disk only
+    assert on_disk is not None
+    assert on_disk.body == page.body  # the latest store is the one written
     assert not list((tmp_path / BUCKET).rglob("*.tmp"))
 
 
@@ -172,8 +179,11 @@ def test_an_unwritable_cache_warns_once_and_still_reads(
     blocker.write_text("not a directory")
     cache = Cache(blocker / "cache")  # every mkdir below a regular file fails, even for root
     with caplog.at_level("WARNING", logger="skimlock.cache"):
+        cache.store_page("demo", URL, ACCEPT, status=200, body=BODY, headers={})
+        cache.flush()  # writes are behind the run: the failure is seen by the writer
         assert cache.store_page("demo", URL, ACCEPT, status=200, body=BODY, headers={}) is None
         cache.store_metadata("demo", "k", b"x", strategy="s", file_size=None, spent_bytes=0)
+        cache.flush()
     assert len([r for r in caplog.records if "cannot write" in r.getMessage()]) == 1
     assert cache.page("demo", URL, ACCEPT) is None
 
@@ -198,6 +208,7 @@ def test_project_names_cannot_escape_the_cache(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "c")
     cache.store_metadata("../../etc", "../../passwd", b"x", strategy="s", file_size=None,
                          spent_bytes=0)
+    cache.flush()
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert written
     assert all((tmp_path / "c") in p.parents for p in written)
@@ -210,6 +221,7 @@ def test_cache_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     cache = Cache(root)
     cache.store_page("demo", URL, ACCEPT, status=200, body=BODY, headers={})
     cache.store_metadata("demo", "k1", b"x", strategy="s", file_size=None, spent_bytes=0)
+    cache.flush()  # the command reads the directory with a cache of its own
     assert main(["cache", "dir", "--cache-dir", str(root)]) == 0
     assert capsys.readouterr().out == f"{root}\n"
     assert main(["cache", "info", "--cache-dir", str(root)]) == 0

@@ -45,6 +45,18 @@ def test_valid_metadata() -> None:
     assert result.provides_extra == ["test"]
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_the_body_is_not_read_as_headers(newline: str) -> None:
+    """The long description after the first empty line is never parsed as fields, whatever
+    it holds, with LF or CRLF line ends."""
+    body = "Requires-Dist: evil\n\nVersion: 9\n" * 50
+    data = GOOD.decode().replace("\n", newline).encode() + body.encode()
+    result = parse_metadata(data, filename=WHEEL)
+    assert result.version == Version("1.0")
+    assert [str(r) for r in result.requires_dist or []] == [
+        "requests>=2", 'pytest; extra == "test"']
+
+
 def test_optional_fields_may_be_absent() -> None:
     result = parse_metadata(meta("Name: foo-bar", "Version: 1.0"), filename=WHEEL)
     assert result.requires_dist is None

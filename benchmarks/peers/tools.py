@@ -3,8 +3,9 @@
 Every tool gets the same requirement set, the same index URL and the same explicit target:
 CPython 3.11 on manylinux_2_28 x86_64, binary wheels only. Peers are installed from PyPI into
 their own virtualenvs under the bench cache (``~/.cache/skimlock-bench/peers/<tool>``), never into
-the project's venv; skimlock itself is an editable install of the work tree with its runtime
-dependencies only, in the same place (:func:`ensure_skimlock`). Each run is cold and isolated
+the project's venv; skimlock itself is a regular install of the work tree (byte-compiled, as pip
+installs it for a user) with its runtime dependencies only, in the same place
+(:func:`ensure_skimlock`). Each run is cold and isolated
 from this machine's configuration: a fresh HOME/XDG tree, no ``PIP_*``/``UV_*``/``NAB_*``/proxy
 variables except the ones set on purpose, ``pip --isolated --no-cache-dir``,
 ``UV_NO_CONFIG=1 UV_NO_CACHE=1 --no-cache``, ``nab --no-cache`` with a fresh ``--cache-dir``.
@@ -96,13 +97,13 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-def _venv_install(path: Path, requirement: str) -> None:
+def _venv_install(path: Path, requirement: str, *options: str) -> None:
     python = path / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "--isolated", "install", "-q", "--disable-pip-version-check",
-         "--index-url", PYPI, requirement],
+         "--index-url", PYPI, *options, requirement],
         check=True,
         env=_clean_env(),
     )
@@ -169,8 +170,8 @@ def _skimlock_version() -> str:
 
 
 def skimlock_src_digest() -> str:
-    """Short sha256 over ``src/skimlock/*.py``: the editable install reads the work tree, which
-    other engineers change, so each result records the code it measured."""
+    """Short sha256 over ``src/skimlock/*.py``: each result records the code it measured, and the
+    benchmark venv is re-installed when it changes."""
     digest = hashlib.sha256()
     for path in sorted((REPO / "src" / "skimlock").glob("*.py")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
@@ -178,18 +179,24 @@ def skimlock_src_digest() -> str:
 
 
 def ensure_skimlock() -> Path:
-    """skimlock as a user gets it: an editable install of this work tree, with only its runtime
-    dependencies, in its own venv (the project's venv also holds the test tools, and with
-    ``click`` present httpx imports its own CLI and rich at start-up: ~80 ms that users do not
-    pay)."""
+    """skimlock as a user gets it: a regular (not editable) install of this work tree, its
+    modules byte-compiled by pip, with only its runtime dependencies, in its own venv.
+
+    Not editable: with ``PYTHONDONTWRITEBYTECODE`` set (it is on the benchmark machine) an
+    editable install compiles every module from source on every run, ~90 ms that no installed
+    copy pays. Not the project's venv: it also holds the test tools, and with ``click`` present
+    httpx imports its own CLI and rich at start-up (~80 ms that users do not pay).
+    """
     path = peer_dir("skimlock")
-    # Re-installed when pyproject.toml changed (a new runtime dependency), or for another tree.
-    stamp = path / "skimlock-pyproject.sha256"
+    # Re-installed when the code or pyproject.toml changed, or for another tree.
+    stamp = path / "skimlock-src.sha256"
     wanted = hashlib.sha256(
-        str(REPO).encode() + b"\0" + (REPO / "pyproject.toml").read_bytes()).hexdigest()
+        str(REPO).encode() + b"\0" + (REPO / "pyproject.toml").read_bytes()
+        + skimlock_src_digest().encode()).hexdigest()
     current = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
     if _installed_version(path, "skimlock") is None or current != wanted:
-        _venv_install(path, f"--editable={REPO}")
+        _venv_install(path, str(REPO))  # the runtime dependencies, the first time
+        _venv_install(path, str(REPO), "--force-reinstall", "--no-deps")
         stamp.write_text(wanted + "\n", encoding="utf-8")
     return path / "bin" / "skimlock"
 

@@ -13,6 +13,13 @@ and treated as missing (and removed), never used. Writes go to a temporary file 
 directory and are renamed into place, so concurrent runs share a cache without locks: a reader
 sees an old entry or a new one, whole.
 
+Writes are behind the run: a store hands its bytes to one writer thread and returns, and a read
+in the same process sees pending bytes before the disk (:meth:`Cache.flush` waits for the
+writer; the fetch layer flushes when it closes, and the interpreter waits for the writer at
+exit). Creating a file costs a journaled metadata update, ~1 ms on this machine's ext4: done in
+the fetch threads, the ~140 files of a cold 70-package lock made the run 1.4x slower; behind it,
+they overlap the network.
+
 Pages follow RFC 9111 through the sans-I/O state machine of ``hishel`` (freshness from
 ``Cache-Control``/``Expires``, conditional requests with ``ETag``/``Last-Modified``, 304
 freshening, ``Vary``). A response with no freshness information at all (this machine's PyPI
@@ -39,6 +46,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +183,13 @@ class Cache:
         self.refresh_projects = frozenset(canonicalize_name(n) for n in refresh_projects)
         self._lock = threading.Lock()
         self._writable = True
+        # Write-behind state, under _lock: bytes not yet on disk by path, the order they came
+        # in (a path may repeat; its latest bytes are written once), whether the writer runs.
+        self._pending: dict[Path, bytes] = {}
+        self._queue: deque[Path] = deque()
+        self._writer: threading.Thread | None = None
+        self._written = threading.Condition(self._lock)
+        self._made: set[Path] = set()  # directories known to exist (writer thread only)
 
     # -- pages --------------------------------------------------------------------------------
 
@@ -324,10 +339,10 @@ class Cache:
 
     def host(self, host: str) -> dict[str, bool | None] | None:
         """What ``host`` showed it can do (``suffix``, ``ranges``), unless expired."""
-        path = self._host_path(host)
+        raw = self._load(self._host_path(host))
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(raw) if raw is not None else None
+        except ValueError:
             return None
         if not isinstance(data, dict) or data.get("host") != host:
             return None
@@ -348,7 +363,15 @@ class Cache:
 
     # -- maintenance --------------------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Wait until every stored entry is on disk (or dropped, when the cache could not be
+        written)."""
+        with self._lock:
+            while self._writer is not None:
+                self._written.wait()
+
     def info(self) -> CacheInfo:
+        self.flush()
         counts = {"pages": 0, "metadata": 0, "hosts": 0}
         size = 0
         for kind in counts:
@@ -370,6 +393,7 @@ class Cache:
     def clean(self, project: str | None = None) -> int:
         """Remove everything (every bucket) or one project's pages and metadata; returns the
         number of files removed."""
+        self.flush()
         if project is None:
             targets = [self.root / name for name in _listdir(self.root) if _is_bucket(name)]
         else:
@@ -380,6 +404,7 @@ class Cache:
             if target.is_dir():
                 removed += sum(1 for p in target.rglob("*") if p.is_file())
                 shutil.rmtree(target, ignore_errors=True)
+        self._made.clear()
         return removed
 
     # -- paths --------------------------------------------------------------------------------
@@ -401,16 +426,28 @@ class Cache:
 
     # -- entries ------------------------------------------------------------------------------
 
+    def _load(self, path: Path) -> bytes | None:
+        """The bytes of ``path``: pending ones first, else the file's (None if absent)."""
+        with self._lock:
+            pending = self._pending.get(path)
+        if pending is not None:
+            return pending
+        try:
+            with open(path, "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
     def _read(self, path: Path) -> tuple[dict[str, object], bytes] | None:
         """An entry's header and payload, or None when absent, corrupt or truncated (a bad
         entry is removed so that the next run refetches it)."""
-        try:
-            with open(path, "rb") as handle:
-                line = handle.readline(_MAX_HEADER)
-                payload = handle.read()
-        except OSError:
+        data = self._load(path)
+        if data is None:
             return None
+        line, newline, payload = data.partition(b"\n")
         try:
+            if not newline or len(line) >= _MAX_HEADER:
+                raise ValueError("no header line")
             header = json.loads(line)
             if not isinstance(header, dict) or header.get("bucket") != BUCKET:
                 raise ValueError("not an entry of this bucket")
@@ -433,25 +470,65 @@ class Cache:
         return digest if self._write_raw(path, line + payload) else None
 
     def _write_raw(self, path: Path, data: bytes) -> bool:
-        if not self._writable:
-            return False
+        """Queue ``data`` for ``path``; False once the cache is known not to be writable."""
+        with self._lock:
+            if not self._writable:
+                return False
+            self._pending[path] = data
+            self._queue.append(path)
+            if self._writer is None:
+                # Not a daemon: the interpreter waits for it at exit, so no entry is lost; it
+                # ends as soon as the queue is empty.
+                self._writer = threading.Thread(
+                    target=self._drain, name="skimlock-cache-writer", daemon=False)
+                self._writer.start()
+        return True
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._writer = None
+                    self._written.notify_all()
+                    return
+                path = self._queue.popleft()
+                data = self._pending.get(path)
+            if data is None:
+                continue  # a repeated path whose latest bytes were written already
+            error = self._write_file(path, data)
+            with self._lock:
+                if self._pending.get(path) is data:
+                    del self._pending[path]
+                if error is not None:
+                    first, self._writable = self._writable, False
+                    self._pending.clear()
+                    self._queue.clear()
+            if error is not None and first:
+                logger.warning("cannot write to the cache in %s (%s); going on without storing",
+                               self.root, error.strerror or error)
+
+    def _write_file(self, path: Path, data: bytes) -> OSError | None:
         temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(temporary, "xb") as handle:
-                handle.write(data)
+            if path.parent not in self._made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._made.add(path.parent)
+            try:
+                _create(temporary, data)
+            except FileNotFoundError:  # the directory went away (``cache clean`` elsewhere)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _create(temporary, data)
             os.replace(temporary, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 temporary.unlink()
-            with self._lock:
-                first = self._writable
-                self._writable = False
-            if first:
-                logger.warning("cannot write to the cache in %s (%s); going on without storing",
-                               self.root, exc.strerror or exc)
-            return False
-        return True
+            return exc
+        return None
+
+
+def _create(path: Path, data: bytes) -> None:
+    with open(path, "xb") as handle:
+        handle.write(data)
 
 
 def _options() -> hishel.CacheOptions:

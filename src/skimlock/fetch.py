@@ -207,6 +207,8 @@ class Fetcher:
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
+        if self.cache is not None:
+            self.cache.flush()  # every entry of this run is on disk when the fetcher closes
 
     # -- public API ---------------------------------------------------------------------------
 

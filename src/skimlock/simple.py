@@ -318,8 +318,8 @@ _SDIST_SUFFIXES = (".tar.gz", ".zip")
 def version_text(filename: str) -> str | None:
     """The version part of a wheel or sdist filename, without validating it."""
     if filename.endswith(".whl"):
-        parts = filename.split("-")
-        return parts[1] if len(parts) in (5, 6) else None
+        dashes = filename.count("-")  # 4 or 5: name-version[-build]-python-abi-platform
+        return filename.split("-", 2)[1] if dashes in (4, 5) else None
     for suffix in _SDIST_SUFFIXES:
         if filename.endswith(suffix):
             stem = filename[: -len(suffix)]
@@ -752,7 +752,7 @@ def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPag
 _NOTHING = object()
 
 
-def _group_indexes(keys: list[str | None]) -> dict[str | None, list[int]]:
+def _group_indexes(keys: Sequence[str | None]) -> dict[str | None, list[int]]:
     """Positions of equal keys, by key in order of first appearance."""
     indexes: dict[str | None, list[int]] = {}
     previous: object = _NOTHING

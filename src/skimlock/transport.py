@@ -112,11 +112,12 @@ class Spent:
     requests: int = 0
 
 
-def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
+def make_client(*, timeout: float = 30.0) -> httpx.Client:
     """The client the CLI injects: pooled keep-alive connections, proxies from the environment,
     credentials from the URL or else from ``~/.netrc`` (see :class:`_Credentials`).
 
-    HTTP/1.1 by default: with httpcore's synchronous HTTP/2 shared by the fetch threads, 2 of 8
+    HTTP/1.1 only (httpx is installed without its ``http2`` extra, which also spares importing
+    ``h2`` at start-up): with httpcore's synchronous HTTP/2 shared by the fetch threads, 2 of 8
     locks of ~150 packages against PyPI failed (stream resets, and a KeyError inside httpcore),
     while HTTP/1.1 over a pool of connections failed none and took the same time (2026-11).
     The pool holds as many connections as requests in flight: httpcore checks every pooled
@@ -127,7 +128,6 @@ def make_client(*, timeout: float = 30.0, http2: bool = False) -> httpx.Client:
     netrc_file = os.environ.get("NETRC") or os.path.expanduser("~/.netrc")
     auth = _Credentials(netrc_file if os.path.isfile(netrc_file) else None)
     return httpx.Client(
-        http2=http2,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         headers={"User-Agent": f"skimlock/{__version__}"},
         limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),

@@ -197,10 +197,14 @@ def test_info_and_clean(tmp_path: Path) -> None:
     info = cache.info()
     assert (info.pages, info.metadata, info.hosts) == (2, 1, 1)
     assert info.bytes > 0
+    cache.store_metadata("demo-extra", "k1", b"y", strategy="s", file_size=None, spent_bytes=0)
     assert cache.clean("Demo") == 2
     assert cache.page("demo", URL, ACCEPT) is None
     assert cache.page("other", URL + "x/", ACCEPT) is not None
-    assert cache.clean() == 2
+    stored = cache.metadata("demo-extra", "k1")  # a name that starts with "demo" is kept
+    assert stored is not None
+    assert stored.data == b"y"
+    assert cache.clean() == 3
     assert cache.info().pages == 0
 
 

@@ -715,10 +715,8 @@ class Exchange:
 
     def read(self, cap: int, *, raw: bool = False) -> bytes:
         """The whole body (at most ``cap`` bytes, see :meth:`body`)."""
-        data = bytearray()
-        for piece in self.body(cap, raw=raw):
-            data += piece
-        return bytes(data)
+        pieces = list(self.body(cap, raw=raw))
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)  # one copy at most
 
 
 class _Inflater:

@@ -178,3 +178,23 @@ def test_concurrent_runs_share_one_cache(server: Server, tmp_path: Path) -> None
     assert len(locks) == 1
     assert not list(Path(os.environ["SKIMLOCK_CACHE_DIR"]).rglob("*.tmp"))
     assert main(["lock", "-i", server.simple_url, *LINUX, "alpha", "--offline"]) == 0
+
+
+def test_the_console_entry_ends_the_process_with_everything_written(
+    server: Server, tmp_path: Path
+) -> None:
+    """``python -m skimlock`` (the console script's ``entry``) ends without interpreter
+    teardown: the lock on stdout is whole, the cache writer has finished (an offline run
+    finds every entry), and the exit code is main's."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "skimlock", "lock", "-i", server.simple_url, *LINUX]
+    done = subprocess.run([*command, "alpha", "-o", "-", "-q"], env=env, cwd=tmp_path,
+                          capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    document = tomllib.loads(done.stdout.decode())
+    assert {p["name"] for p in document["packages"]} == {"alpha", "beta"}
+    assert main(["lock", "-i", server.simple_url, *LINUX, "alpha", "--offline"]) == 0
+    failed = subprocess.run([*command, "alpha", "--offline", "--no-cache"], env=env,
+                            cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    assert failed.returncode == 2
+    assert b"--offline" in failed.stderr

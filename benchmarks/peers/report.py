@@ -20,7 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-TOOL_ORDER = ("skimlock", "uv", "pip-lock", "pip-dry-run", "nab", "nab-httpx")
+TOOL_ORDER = ("skimlock", "skimlock-no-cache", "uv", "pip-lock", "pip-dry-run", "nab",
+              "nab-httpx")
 INDEX_ORDER = ("local-metadata", "local-ranges", "local-no-ranges", "pypi")
 INDEX_TITLES = {
     "local-metadata": "Local index, PEP 658 metadata advertised with its hash",
@@ -233,10 +234,13 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
         "## Cold wall time, CPU time and peak RSS: skimlock against uv", "",
         "Runs alternate (skimlock, uv, ... in each round); *paired* is the median of the "
         "per-round ratios, *of medians* the ratio of the two medians. CPU = user + system of "
-        "the process and its children.", "",
-        "| index | set | pkgs | wall skimlock | wall uv | ratio of medians | paired ratio "
-        "| CPU skimlock | CPU uv | CPU ratio | RSS skimlock | RSS uv | RSS ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "the process and its children. uv runs with `--no-cache`; skimlock both as a user's "
+        "first run (*cache*: it writes its cache, into a new directory) and with `--no-cache` "
+        "(*none*: like for like).", "",
+        "| index | set | pkgs | skimlock | wall skimlock | wall uv | ratio of medians "
+        "| paired ratio | CPU skimlock | CPU uv | CPU ratio | RSS skimlock | RSS uv "
+        "| RSS ratio |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rows = 0
 
@@ -246,23 +250,26 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
     def ratio(a: float | None, b: float | None) -> str:
         return f"{a / b:.2f}x" if a and b else "-"
 
-    for index in INDEX_ORDER:
-        for s in _set_order(docs):
-            sk, uv = _ok(records, s, index, "skimlock"), _ok(records, s, index, "uv")
-            if not (sk and uv):
-                continue
-            rows += 1
-            paired = _paired_ratio(sk, uv, "wall_s")
-            cpu_sk, cpu_uv = sk.get("cpu_median_s"), uv.get("cpu_median_s")
-            rss_sk = (sk.get("peak_rss_kb") or 0) / 1000 or None
-            rss_uv = (uv.get("peak_rss_kb") or 0) / 1000 or None
-            lines.append(
-                f"| {index} | {s} | {sk.get('packages') or '-'} | {fmt(sk['wall_median_s'])} | "
-                f"{fmt(uv['wall_median_s'])} | {ratio(sk['wall_median_s'], uv['wall_median_s'])}"
-                f" | {f'{paired:.2f}x' if paired else '-'} | {fmt(cpu_sk)} | {fmt(cpu_uv)} | "
-                f"{ratio(cpu_sk, cpu_uv)} | {rss_sk or 0:.0f} MB | {rss_uv or 0:.0f} MB | "
-                f"{ratio(rss_sk, rss_uv)} |"
-            )
+    for index, s, variant in (
+        (i, s, v) for i in INDEX_ORDER for s in _set_order(docs)
+        for v in ("skimlock", "skimlock-no-cache")
+    ):
+        sk, uv = _ok(records, s, index, variant), _ok(records, s, index, "uv")
+        if not (sk and uv):
+            continue
+        rows += 1
+        paired = _paired_ratio(sk, uv, "wall_s")
+        cpu_sk, cpu_uv = sk.get("cpu_median_s"), uv.get("cpu_median_s")
+        rss_sk = (sk.get("peak_rss_kb") or 0) / 1000 or None
+        rss_uv = (uv.get("peak_rss_kb") or 0) / 1000 or None
+        lines.append(
+            f"| {index} | {s} | {sk.get('packages') or '-'} | "
+            f"{'cache' if variant == 'skimlock' else 'none'} | {fmt(sk['wall_median_s'])} | "
+            f"{fmt(uv['wall_median_s'])} | {ratio(sk['wall_median_s'], uv['wall_median_s'])}"
+            f" | {f'{paired:.2f}x' if paired else '-'} | {fmt(cpu_sk)} | {fmt(cpu_uv)} | "
+            f"{ratio(cpu_sk, cpu_uv)} | {rss_sk or 0:.0f} MB | {rss_uv or 0:.0f} MB | "
+            f"{ratio(rss_sk, rss_uv)} |"
+        )
     lines.append("")
     return lines if rows else []
 

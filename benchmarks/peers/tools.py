@@ -280,7 +280,11 @@ def _pins_from_requirements(path: Path) -> dict[str, str]:
     return pins
 
 
-def _skimlock(run_dir: Path, reqs: Sequence[str], index: str, env: dict[str, str]) -> Invocation:
+def _skimlock(
+    run_dir: Path, reqs: Sequence[str], index: str, env: dict[str, str], *, cache: bool = True
+) -> Invocation:
+    """A cold lock: the run's HOME (and so its cache directory) is new. With ``cache`` it
+    writes its cache as a user's first run does; without, it is ``--no-cache`` like uv here."""
     req = _write_requirements(run_dir, reqs)
     stats = run_dir / "skimlock-stats.json"
     argv = [
@@ -288,6 +292,7 @@ def _skimlock(run_dir: Path, reqs: Sequence[str], index: str, env: dict[str, str
         "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", "cp311",
         "--platform", "manylinux_2_28_x86_64", "--only-binary", ":all:",
         "-o", str(run_dir / "pylock.toml"), "--stats", str(stats), "-q",
+        *(() if cache else ("--no-cache",)),
     ]
     return Invocation(
         argv=argv, env=env, stats_file=stats,
@@ -368,6 +373,11 @@ TOOLS: dict[str, Tool] = {
         name="skimlock", program="skimlock", downloads_wheels=False, build=_skimlock,
         target_args="--python-version 3.11 --implementation cp --abi cp311 "
         "--platform manylinux_2_28_x86_64 --only-binary :all:",
+    ),
+    "skimlock-no-cache": Tool(
+        name="skimlock-no-cache", program="skimlock", downloads_wheels=False,
+        build=lambda d, r, i, e: _skimlock(d, r, i, e, cache=False),
+        target_args="as skimlock, plus --no-cache (nothing written, as uv --no-cache)",
     ),
     "pip-lock": Tool(
         name="pip-lock", program="pip", downloads_wheels=True, build=_pip_lock,

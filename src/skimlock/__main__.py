@@ -1,7 +1,5 @@
 """``python -m skimlock``."""
 
-import sys
+from skimlock.cli import entry
 
-from skimlock.cli import main
-
-sys.exit(main())
+entry()

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterator, Mapping, Sequence
     from pathlib import Path
-    from typing import Any, TypeAlias
+    from typing import Any, NoReturn, TypeAlias
 
     import httpx
     from packaging.requirements import Requirement
@@ -89,6 +89,28 @@ else:
 
 __all__ = ["main"]
 
+
+
+def entry() -> NoReturn:
+    """The console script (and ``python -m skimlock``): :func:`main`, then the end of the
+    process without tearing the interpreter down.
+
+    Freeing a lock's objects one by one at interpreter exit took ~0.13 s after a 117-package
+    lock on PyPI here (7 % of the run, more of a small one), for a process about to end. What
+    a normal exit does that matters is done first: every non-daemon thread (the cache writer)
+    is joined and both output streams are flushed.
+    """
+    import threading
+
+    code = main()
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe, a closed stream
+            stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

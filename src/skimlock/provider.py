@@ -246,6 +246,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
+        self._satisfied: dict[tuple[SpecifierSet, str, Version, bool], bool] = {}
         self._deps: dict[tuple[str, Version, frozenset[NormalizedName]], list[Req]] = {}
         #: Versions skipped because their metadata is invalid or unavailable, with the reason.
         self.skipped: dict[tuple[str, Version], str] = {}
@@ -401,12 +402,22 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         return True
 
     def is_satisfied_by(self, requirement: Req, candidate: ResolverCandidate) -> bool:
+        # resolvelib asks again for every pin after each step: remembered per (specifier set,
+        # project, version), a question costs two hashes instead of a specifier walk.
+        key = (requirement.specifier, candidate.name, candidate.version,
+               candidate.candidate is None)
+        answer = self._satisfied.get(key)
+        if answer is None:
+            answer = self._satisfied[key] = self._satisfies(requirement.specifier, candidate)
+        return answer
+
+    def _satisfies(self, specifier: SpecifierSet, candidate: ResolverCandidate) -> bool:
         if candidate.candidate is None:
-            return requirement.specifier.contains(candidate.version, prereleases=True)
+            return specifier.contains(candidate.version, prereleases=True)
         constraint = self.constraints.get(NormalizedName(candidate.name))
         if constraint is not None and not constraint.contains(candidate.version, prereleases=True):
             return False
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        return specifier.contains(candidate.version, prereleases=True)
 
     def get_dependencies(self, candidate: ResolverCandidate) -> Iterable[Req]:
         if candidate.candidate is None:

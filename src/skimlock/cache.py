@@ -47,7 +47,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import shutil
 import threading
 import time
@@ -191,7 +190,7 @@ class Cache:
         self._writable = True
         # Write-behind state, under _lock: bytes not yet on disk by path, the order they came
         # in (a path may repeat; its latest bytes are written once), whether the writer runs.
-        self._pending: dict[Path, bytes] = {}
+        self._pending: dict[Path, tuple[bytes, ...]] = {}  # the file's bytes, in pieces
         self._queue: deque[Path] = deque()
         self._writer: threading.Thread | None = None
         self._written = threading.Condition(self._lock)
@@ -441,7 +440,7 @@ class Cache:
         with self._lock:
             pending = self._pending.get(path)
         if pending is not None:
-            return pending
+            return b"".join(pending)
         try:
             with open(path, "rb") as handle:
                 return handle.read()
@@ -477,9 +476,9 @@ class Cache:
         digest = hashlib.sha256(payload).hexdigest()
         full = {**header, "bucket": BUCKET, "length": len(payload), "sha256": digest}
         line = json.dumps(full, separators=(",", ":")).encode("utf-8") + b"\n"
-        return digest if self._write_raw(path, line + payload) else None
+        return digest if self._write_raw(path, line, payload) else None  # no joined copy
 
-    def _write_raw(self, path: Path, data: bytes) -> bool:
+    def _write_raw(self, path: Path, *data: bytes) -> bool:
         """Queue ``data`` for ``path``; False once the cache is known not to be writable."""
         with self._lock:
             if not self._writable:
@@ -517,8 +516,8 @@ class Cache:
                 logger.warning("cannot write to the cache in %s (%s); going on without storing",
                                self.root, error.strerror or error)
 
-    def _write_file(self, path: Path, data: bytes) -> OSError | None:
-        temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    def _write_file(self, path: Path, data: tuple[bytes, ...]) -> OSError | None:
+        temporary = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             if path.parent not in self._made:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -536,9 +535,10 @@ class Cache:
         return None
 
 
-def _create(path: Path, data: bytes) -> None:
+def _create(path: Path, data: tuple[bytes, ...]) -> None:
     with open(path, "xb") as handle:
-        handle.write(data)
+        for piece in data:
+            handle.write(piece)
 
 
 def _options() -> hishel.CacheOptions:

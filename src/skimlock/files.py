@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import stat
 import sys
 from collections.abc import Iterable, Sequence
@@ -262,7 +261,7 @@ def _write_stream(path: Path, data: bytes, destination: str) -> None:
 def _create_temporary(path: Path) -> tuple[Path, int]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        candidate = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        candidate = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
         try:
             return candidate, os.open(candidate, flags, 0o666)
         except FileExistsError:

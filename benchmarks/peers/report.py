@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-TOOL_ORDER = ("skimlock", "skimlock-no-cache", "uv", "pip-lock", "pip-dry-run", "nab",
-              "nab-httpx")
+TOOL_ORDER = ("skimlock", "skimlock-no-cache", "skimlock-before", "uv", "pip-lock",
+              "pip-dry-run", "nab", "nab-httpx")
 INDEX_ORDER = ("local-metadata", "local-ranges", "local-no-ranges", "pypi")
 INDEX_TITLES = {
     "local-metadata": "Local index, PEP 658 metadata advertised with its hash",
@@ -226,6 +226,11 @@ def _paired_ratio(mine: dict[str, Any], theirs: dict[str, Any], key: str) -> flo
     return ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
 
 
+#: How each skimlock variant is labelled in the table against uv.
+_VARIANTS = {"skimlock-before": "before (cache)", "skimlock": "cache",
+             "skimlock-no-cache": "none"}
+
+
 def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
     """skimlock against ``uv pip compile --no-cache`` per (index, set): cold wall (medians, the
     ratio of the medians and the median of the paired per-round ratios), CPU time, peak RSS."""
@@ -236,7 +241,8 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
         "per-round ratios, *of medians* the ratio of the two medians. CPU = user + system of "
         "the process and its children. uv runs with `--no-cache`; skimlock both as a user's "
         "first run (*cache*: it writes its cache, into a new directory) and with `--no-cache` "
-        "(*none*: like for like).", "",
+        "(*none*: like for like); *before* is an older skimlock (`run.py --before`) timed "
+        "in the same rounds.", "",
         "| index | set | pkgs | skimlock | wall skimlock | wall uv | ratio of medians "
         "| paired ratio | CPU skimlock | CPU uv | CPU ratio | RSS skimlock | RSS uv "
         "| RSS ratio |",
@@ -252,7 +258,7 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
 
     for index, s, variant in (
         (i, s, v) for i in INDEX_ORDER for s in _set_order(docs)
-        for v in ("skimlock", "skimlock-no-cache")
+        for v in ("skimlock-before", "skimlock", "skimlock-no-cache")
     ):
         sk, uv = _ok(records, s, index, variant), _ok(records, s, index, "uv")
         if not (sk and uv):
@@ -264,7 +270,7 @@ def against_uv(docs: Sequence[dict[str, Any]]) -> list[str]:
         rss_uv = (uv.get("peak_rss_kb") or 0) / 1000 or None
         lines.append(
             f"| {index} | {s} | {sk.get('packages') or '-'} | "
-            f"{'cache' if variant == 'skimlock' else 'none'} | {fmt(sk['wall_median_s'])} | "
+            f"{_VARIANTS[variant]} | {fmt(sk['wall_median_s'])} | "
             f"{fmt(uv['wall_median_s'])} | {ratio(sk['wall_median_s'], uv['wall_median_s'])}"
             f" | {f'{paired:.2f}x' if paired else '-'} | {fmt(cpu_sk)} | {fmt(cpu_uv)} | "
             f"{ratio(cpu_sk, cpu_uv)} | {rss_sk or 0:.0f} MB | {rss_uv or 0:.0f} MB | "

@@ -540,6 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sets", help="comma-separated set names (default: all in sets.toml)")
     parser.add_argument("--tools", default=",".join(DEFAULT_TOOLS),
                         help=f"comma-separated (default {','.join(DEFAULT_TOOLS)})")
+    parser.add_argument("--before", type=Path, metavar="PATH",
+                        help="another skimlock's console script (e.g. an older commit installed "
+                        "in its own venv), timed beside this tree as skimlock-before")
     parser.add_argument("--index-modes", default=",".join(corpus.INDEX_MODES),
                         help="local index modes (default metadata,ranges,no-ranges)")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per cell (>= 3)")
@@ -568,6 +571,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.sets = ",".join(n for n, s in all_sets.items() if s.quick)
         args.index_modes = "metadata,ranges"
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    if args.before is not None:
+        if not args.before.is_file():
+            parser.error(f"--before {args.before}: no such file")
+        tools.BEFORE_BIN = args.before.resolve()
+        if "skimlock-before" not in args.tools:
+            args.tools.insert(1, "skimlock-before")
     args.pypi_tools = [*args.tools, *(t for t in PYPI_EXTRA_TOOLS
                                       if "nab" in args.tools and t not in args.tools)]
     args.index_modes = [m.strip() for m in args.index_modes.split(",") if m.strip()]

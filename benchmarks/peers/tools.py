@@ -280,15 +280,27 @@ def _pins_from_requirements(path: Path) -> dict[str, str]:
     return pins
 
 
+#: Another skimlock's console script (``run.py --before``): an older commit, installed
+#: in a venv of its own, timed beside this tree as the tool "skimlock-before".
+BEFORE_BIN: Path | None = None
+
+
+def _before_bin() -> Path:
+    if BEFORE_BIN is None:
+        raise RuntimeError("skimlock-before needs run.py --before PATH")
+    return BEFORE_BIN
+
+
 def _skimlock(
-    run_dir: Path, reqs: Sequence[str], index: str, env: dict[str, str], *, cache: bool = True
+    run_dir: Path, reqs: Sequence[str], index: str, env: dict[str, str], *, cache: bool = True,
+    program: Path | None = None,
 ) -> Invocation:
     """A cold lock: the run's HOME (and so its cache directory) is new. With ``cache`` it
     writes its cache as a user's first run does; without, it is ``--no-cache`` like uv here."""
     req = _write_requirements(run_dir, reqs)
     stats = run_dir / "skimlock-stats.json"
     argv = [
-        str(_skimlock_bin()), "lock", "-r", str(req), "-i", index,
+        str(program or _skimlock_bin()), "lock", "-r", str(req), "-i", index,
         "--python-version", PYTHON_VERSION, "--implementation", "cp", "--abi", "cp311",
         "--platform", "manylinux_2_28_x86_64", "--only-binary", ":all:",
         "-o", str(run_dir / "pylock.toml"), "--stats", str(stats), "-q",
@@ -378,6 +390,11 @@ TOOLS: dict[str, Tool] = {
         name="skimlock-no-cache", program="skimlock", downloads_wheels=False,
         build=lambda d, r, i, e: _skimlock(d, r, i, e, cache=False),
         target_args="as skimlock, plus --no-cache (nothing written, as uv --no-cache)",
+    ),
+    "skimlock-before": Tool(
+        name="skimlock-before", program="skimlock", downloads_wheels=False,
+        build=lambda d, r, i, e: _skimlock(d, r, i, e, program=_before_bin()),
+        target_args="as skimlock, run by another install (run.py --before PATH)",
     ),
     "pip-lock": Tool(
         name="pip-lock", program="pip", downloads_wheels=True, build=_pip_lock,

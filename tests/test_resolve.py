@@ -17,6 +17,8 @@ from index.graphs import (
     RESOLVE_REQUIRES_PYTHON,
     RESOLVE_YANKED,
     SECOND_INDEX_DISTS,
+    _w,
+    write_graph,
 )
 from index.server import Server, serve_index
 from index.tree import Mode, write_index
@@ -454,3 +456,37 @@ def test_version_with_invalid_metadata_is_skipped_and_explained(pep658: Server) 
     assert "python_version ~= \"abc\"" in str(caught.value)
     with pytest.raises(InputError, match="command line: tiny"):
         run(pep658, 'tiny; python_version ~= "abc"')
+
+
+def test_prefetch_follows_the_requested_extras(tmp_path: Path) -> None:
+    """``app[web]`` prefetches what the extra adds (and what that needs) before the resolver
+    asks; ``app`` alone does not fetch the extra's projects."""
+    import time
+
+    from skimlock.provider import Provider, Req
+
+    tree = write_graph(tmp_path / "g", (
+        _w("app", "1.0", "core>=1", "server>=1; extra == 'web'", provides_extra=("web",)),
+        _w("core", "1.0"), _w("server", "1.0", "wire>=1"), _w("wire", "1.0"),
+    ), mode=Mode.PEP658_SHA256)
+    target = Target.from_options(python_version="3.12", platforms=["manylinux_2_28_x86_64"])
+
+    def pages_fetched(extras: frozenset[str]) -> set[str]:
+        with serve_index(tree) as server, httpx.Client() as client, \
+                Fetcher(client, stats=Stats()) as fetcher:
+            provider = Provider(indexes=Indexes(fetcher, [server.simple_url]), target=target)
+            provider.prefetch(Req(name=canonicalize_name("app"),
+                                  extras=frozenset(canonicalize_name(e) for e in extras)))
+            wanted = {"app", "core", "server", "wire"} if extras else {"app", "core"}
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                seen = {e.path.strip("/").split("/")[-1]
+                        for e in server.log.matching("/simple/")}
+                if wanted <= seen:
+                    break
+                time.sleep(0.02)
+            time.sleep(0.2)  # anything else it would fetch has had time to start
+            return {e.path.strip("/").split("/")[-1] for e in server.log.matching("/simple/")}
+
+    assert pages_fetched(frozenset({"web"})) == {"app", "core", "server", "wire"}
+    assert pages_fetched(frozenset()) == {"app", "core"}

@@ -259,7 +259,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self.asked_by: dict[str, ResolverCandidate] = {}
         #: Where each root requirement came from ("command line", "req.txt:3").
         self.root_sources: dict[str, str] = {}
-        self._prefetched: set[str] = set()
+        self._prefetched: set[Identifier] = set()
 
     # -- resolvelib protocol ------------------------------------------------------------------
 
@@ -541,19 +541,20 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
 
         The page of ``req``'s project; once it arrives, the metadata of its best candidate;
         once that arrives, the same for each of that candidate's dependencies (markers
-        evaluated for the target, no extras). Each project is prefetched once per run, so the
+        evaluated for the target, with ``req``'s extras: ``fastapi[standard]`` also brings what
+        its extra adds). Each project is prefetched once per set of extras per run, so the
         expansion stops. It is a guess: a candidate the resolver rejects costs its metadata.
         """
-        if self._claim(req.name):
+        if self._claim(req.identifier):
             self.indexes.submit(req.name).add_done_callback(
                 lambda done: self._guard(req.name, lambda: self._prefetch_best(req, done))
             )
 
-    def _claim(self, name: str) -> bool:
+    def _claim(self, identifier: Identifier) -> bool:
         with self._prefetch_lock:
-            if name in self._prefetched:
+            if identifier in self._prefetched:
                 return False
-            self._prefetched.add(name)
+            self._prefetched.add(identifier)
             return True
 
     def _prefetch_best(self, req: Req, done: Future[ProjectFiles | None]) -> None:
@@ -580,18 +581,18 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         if file is None:
             return  # an sdist's static PKG-INFO is prefetched too; builds are not
         self.fetcher.submit_metadata(file).add_done_callback(
-            lambda meta: self._guard(req.name, lambda: self._prefetch_children(meta))
+            lambda meta: self._guard(req.name, lambda: self._prefetch_children(meta, req.extras))
         )
 
-    def _prefetch_children(self, done: Future[FetchedMetadata]) -> None:
+    def _prefetch_children(
+        self, done: Future[FetchedMetadata], extras: frozenset[NormalizedName]
+    ) -> None:
         if done.cancelled() or done.exception() is not None:
             return
         fetched = done.result()
-        environment = self.target.environment(None)
+        active = ("", *sorted(extras))  # no extra, or any of the requested ones
         for requirement in fetched.metadata.requires_dist or ():
-            if requirement.url or (
-                requirement.marker is not None and not requirement.marker.evaluate(environment)
-            ):
+            if requirement.url or not self.target.evaluate(requirement.marker, active):
                 continue
             self.prefetch(_to_req(requirement, fetched.file.filename))
 

@@ -1430,11 +1430,18 @@ def test_ctrl_c_while_a_request_stalls(hosts: Servers, tmp_path: Path) -> None:
     source = Path(cli.__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(source), *sys.path]),
            "NETRC": str(tmp_path / "no-netrc")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "skimlock", "lock", "-i", creds_url(ctx.server), *LINUX,
-         "--timeout", "1", "-o", str(lock), "tiny"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    # A test run started in the background (``cmd &`` in a script) has SIGINT ignored, which
+    # a child inherits and Python then keeps: spawn it from a handled (so, after exec, default)
+    # disposition instead.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "skimlock", "lock", "-i", creds_url(ctx.server), *LINUX,
+             "--timeout", "1", "-o", str(lock), "tiny"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         deadline = time.monotonic() + 20
         while stall.arrived == 0 and time.monotonic() < deadline and process.poll() is None:

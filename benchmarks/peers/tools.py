@@ -195,8 +195,8 @@ def ensure_skimlock() -> Path:
         + skimlock_src_digest().encode()).hexdigest()
     current = stamp.read_text(encoding="utf-8").strip() if stamp.exists() else None
     if _installed_version(path, "skimlock") is None or current != wanted:
-        _venv_install(path, str(REPO))  # the runtime dependencies, the first time
-        _venv_install(path, str(REPO), "--force-reinstall", "--no-deps")
+        _venv_install(path, str(REPO))  # brings any runtime dependency the tree added
+        _venv_install(path, str(REPO), "--force-reinstall", "--no-deps")  # this tree's code
         stamp.write_text(wanted + "\n", encoding="utf-8")
     return path / "bin" / "skimlock"
 

@@ -246,7 +246,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         self._depth: dict[Identifier, float] = {PYTHON: 0.0}
         self._prefetch_lock = threading.Lock()
         self._version_counts: dict[tuple[str, str], int] = {}
-        self._satisfied: dict[tuple[SpecifierSet, str, Version, bool], bool] = {}
+        self._satisfied: dict[tuple[SpecifierSet, str, Version], bool] = {}
         self._deps: dict[tuple[str, Version, frozenset[NormalizedName]], list[Req]] = {}
         #: Versions skipped because their metadata is invalid or unavailable, with the reason.
         self.skipped: dict[tuple[str, Version], str] = {}
@@ -403,9 +403,9 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
 
     def is_satisfied_by(self, requirement: Req, candidate: ResolverCandidate) -> bool:
         # resolvelib asks again for every pin after each step: remembered per (specifier set,
-        # project, version), a question costs two hashes instead of a specifier walk.
-        key = (requirement.specifier, candidate.name, candidate.version,
-               candidate.candidate is None)
+        # project, version), a question costs two hashes instead of a specifier walk. (The
+        # virtual <python> candidate's name is no project's.)
+        key = (requirement.specifier, candidate.name, candidate.version)
         answer = self._satisfied.get(key)
         if answer is None:
             answer = self._satisfied[key] = self._satisfies(requirement.specifier, candidate)
@@ -590,7 +590,7 @@ class Provider(AbstractProvider[Req, ResolverCandidate, Identifier]):
         if done.cancelled() or done.exception() is not None:
             return
         fetched = done.result()
-        active = ("", *sorted(extras))  # no extra, or any of the requested ones
+        active = ("", *extras)  # no extra, or any of the requested ones
         for requirement in fetched.metadata.requires_dist or ():
             if requirement.url or not self.target.evaluate(requirement.marker, active):
                 continue

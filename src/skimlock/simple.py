@@ -730,16 +730,11 @@ def _parse_json(content: bytes, *, url: str, name: NormalizedName) -> ProjectPag
     # Group the entries by the version text of their file names; drop the names, then keep
     # each group's entries as raw JSON text, decoded when the resolver reaches the version.
     # Surrounding blanks only matter when they hide the suffix: strip in that (rare) case.
-    # A wheel name is split inline (version_text's rule, without a call per file: numpy's page
-    # lists 4,400 files); anything else goes through version_text.
-    names = [entry.filename for entry in listed.files]
-    del listed
     keys = [
-        name.split("-", 2)[1] if name[-4:] == ".whl" and 3 < name.count("-") < 6
-        else version_text(name) or version_text(name.strip())
-        for name in names
+        version_text(entry.filename) or version_text(entry.filename.strip())
+        for entry in listed.files
     ]
-    del names
+    del listed
     grouped = _group_indexes(keys)
     del keys
     raws = _JSON_RAW.decode(content).files
